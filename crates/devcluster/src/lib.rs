@@ -10,7 +10,7 @@ mod process;
 mod shared;
 
 pub use process::{Lifetime, kill_pid, pid_alive};
-pub use shared::shared;
+pub use shared::{shared, spawn_for_process_lifetime};
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

@@ -1,0 +1,130 @@
+//! The operator binary: `run` the controllers, or write the `crds`.
+
+use anyhow::Context as _;
+use atlantiplex_operator::{api, controller, settings::Settings};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Multi-tenant SaaS tenancy and billing as Kubernetes custom resources"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controllers until SIGTERM/SIGINT.
+    Run(Box<RunArgs>),
+    /// Write the CustomResourceDefinitions generated from the Rust types.
+    Crds {
+        /// Directory to write `<plural>.yaml` into; without it, print all to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    #[arg(long, env = "ATLANTIPLEX_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log filter, e.g. `info` or `atlantiplex_operator=debug,kube=info`.
+    #[arg(long, env = "ATLANTIPLEX_LOG", default_value = "info")]
+    log: String,
+    /// Organizations reconciled at the same time.
+    #[arg(long, env = "ATLANTIPLEX_CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crds { out } => write_crds(out),
+        Command::Run(args) => run(*args).await,
+    }
+}
+
+fn write_crds(out: Option<PathBuf>) -> anyhow::Result<()> {
+    let files = api::crd_files()?;
+    match out {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            for (name, yaml) in files {
+                std::fs::write(dir.join(&name), yaml).with_context(|| format!("writing {name}"))?;
+            }
+        }
+        None => {
+            for (_, yaml) in files {
+                print!("---\n{yaml}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(&args.log)
+        .with_context(|| format!("invalid --log filter {:?}", args.log))?;
+    use std::io::IsTerminal;
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
+    match args.log_format {
+        LogFormat::Json => subscriber.json().init(),
+        LogFormat::Text => subscriber.init(),
+    }
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no Kubernetes configuration found (set --kubeconfig)")?,
+    };
+    let client = kube::Client::try_from(config)?;
+    let version = client
+        .apiserver_version()
+        .await
+        .context("cannot reach the Kubernetes API server")?;
+    tracing::info!(
+        server = %version.git_version,
+        base_domain = %args.settings.base_domain,
+        ingress_class = %args.settings.ingress_class,
+        "atlantiplex-operator starting"
+    );
+    controller::run(client, args.settings, args.concurrency, shutdown_signal()).await?;
+    tracing::info!("atlantiplex-operator stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = tokio::signal::ctrl_c() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

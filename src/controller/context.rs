@@ -1,0 +1,55 @@
+//! What every reconcile shares: the client, the settings, informer caches, the event recorder.
+
+use crate::api::{Organization, Plan, Subscription};
+use crate::settings::Settings;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::Client;
+use kube::core::{DeserializeGuard, PartialObjectMeta};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub recorder: Recorder,
+    pub organizations: Store<DeserializeGuard<Organization>>,
+    pub plans: Store<DeserializeGuard<Plan>>,
+    pub subscriptions: Store<DeserializeGuard<Subscription>>,
+    /// Metadata of managed namespaces and role bindings: who owns a namespace, which bindings exist.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+}
+
+impl Context {
+    pub fn reporter() -> Reporter {
+        Reporter {
+            controller: "atlantiplex-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        }
+    }
+
+    /// Organizations that deserialized, from the cache.
+    pub fn valid_organizations(&self) -> Vec<Organization> {
+        self.organizations
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().cloned())
+            .collect()
+    }
+
+    pub fn plan(&self, name: &str) -> Option<Plan> {
+        let guard = self
+            .plans
+            .get(&kube::runtime::reflector::ObjectRef::new(name))?;
+        guard.0.as_ref().ok().cloned()
+    }
+
+    pub fn valid_subscriptions(&self) -> Vec<Subscription> {
+        self.subscriptions
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().cloned())
+            .collect()
+    }
+}

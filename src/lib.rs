@@ -1,0 +1,10 @@
+//! atlantiplex-operator: multi-tenant SaaS tenancy and billing as Kubernetes custom resources.
+//!
+//! `api` holds the CRD types, `tenancy` the pure decisions (what a tenant needs),
+//! `controller` the reconcilers that apply them.
+
+pub mod api;
+pub mod controller;
+pub mod error;
+pub mod settings;
+pub mod tenancy;

@@ -1,0 +1,41 @@
+//! Names and labels of everything the operator manages. Ownership is keyed on these, never on
+//! ownerReferences alone, so re-installing the CRDs cannot garbage-collect a tenant.
+
+use std::collections::BTreeMap;
+
+pub const MANAGED: &str = "atlantiplex.io/managed";
+/// The organization's slug.
+pub const ORGANIZATION: &str = "atlantiplex.io/organization";
+/// The Organization object's metadata.name (what a change maps back to).
+pub const ORGANIZATION_OBJECT: &str = "atlantiplex.io/organization-object";
+/// `home` for an organization's own namespace, `team` for a team's.
+pub const NAMESPACE_KIND: &str = "atlantiplex.io/namespace-kind";
+pub const TENANT_ANNOTATION: &str = "atlantiplex.io/tenant";
+
+pub const FIELD_MANAGER: &str = "atlantiplex-operator";
+pub const ORGANIZATION_FINALIZER: &str = "atlantiplex.io/organization-cleanup";
+
+pub const QUOTA_NAME: &str = "atlantiplex-quota";
+pub const LIMIT_RANGE_NAME: &str = "atlantiplex-limits";
+pub const NETWORK_POLICY_NAME: &str = "atlantiplex-isolation";
+pub const INGRESS_NAME: &str = "atlantiplex-tenant";
+pub const SUSPENDED_SERVICE_NAME: &str = "atlantiplex-suspended";
+pub const BINDING_PREFIX: &str = "atlantiplex-";
+
+pub fn home_namespace(slug: &str) -> String {
+    format!("org-{slug}")
+}
+
+/// Labels on every object managed for an organization.
+pub fn managed_labels(slug: &str, org_object: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED.to_string(), "true".to_string()),
+        (ORGANIZATION.to_string(), slug.to_string()),
+        (ORGANIZATION_OBJECT.to_string(), org_object.to_string()),
+    ])
+}
+
+/// Selector for everything the operator manages.
+pub fn managed_selector() -> String {
+    format!("{MANAGED}=true")
+}

@@ -1,0 +1,108 @@
+//! Which plan an organization is on, and its usage against the plan's limits.
+
+use crate::api::{Organization, Plan, Subscription, Usage};
+use std::collections::BTreeSet;
+
+/// The plan an organization is on and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanChoice {
+    pub plan: String,
+    /// The Subscription it comes from; None when the organization has none (default plan).
+    pub subscription: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// An organization without a Subscription is on the default plan. With several, the oldest
+/// wins and the rest are reported. (Stripe state joins this decision with the billing work.)
+pub fn effective_plan<'a>(
+    org: &Organization,
+    subscriptions: impl IntoIterator<Item = &'a Subscription>,
+    default_plan: &str,
+) -> PlanChoice {
+    let org_name = org.metadata.name.as_deref().unwrap_or_default();
+    let mut mine: Vec<&Subscription> = subscriptions
+        .into_iter()
+        .filter(|s| s.spec.organization == org_name && s.metadata.deletion_timestamp.is_none())
+        .collect();
+    mine.sort_by(|a, b| {
+        let key = |s: &Subscription| {
+            (
+                s.metadata.creation_timestamp.clone(),
+                s.metadata.name.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    let mut warnings = Vec::new();
+    if mine.len() > 1 {
+        let ignored: Vec<&str> = mine[1..]
+            .iter()
+            .filter_map(|s| s.metadata.name.as_deref())
+            .collect();
+        warnings.push(format!(
+            "organization has {} Subscriptions; using the oldest and ignoring {}: delete the extra ones",
+            mine.len(),
+            ignored.join(", ")
+        ));
+    }
+    match mine.first() {
+        Some(sub) => PlanChoice {
+            plan: sub.spec.plan.clone(),
+            subscription: sub.metadata.name.clone(),
+            warnings,
+        },
+        None => PlanChoice {
+            plan: default_plan.to_string(),
+            subscription: None,
+            warnings,
+        },
+    }
+}
+
+/// Every distinct owner and member counts as one user (SSO groups are the identity provider's).
+pub fn user_count(org: &Organization) -> i32 {
+    let subjects: BTreeSet<_> = org
+        .spec
+        .owners
+        .iter()
+        .cloned()
+        .chain(org.spec.members.iter().map(|m| m.subject()))
+        .collect();
+    subjects.len() as i32
+}
+
+/// Usage against the plan, and a message for each limit exceeded.
+pub fn usage(plan: &Plan, users: i32, teams: i32, namespaces: i32) -> (Usage, Vec<String>) {
+    let limits = &plan.spec.limits;
+    let plan_name = plan.metadata.name.as_deref().unwrap_or_default();
+    let show = |used: i32, limit: Option<i32>| match limit {
+        Some(limit) => format!("{used}/{limit}"),
+        None => format!("{used}/unlimited"),
+    };
+    let mut exceeded = Vec::new();
+    let mut check = |what: &str, used: i32, limit: Option<i32>, fix: &str| {
+        if let Some(limit) = limit.filter(|l| used > *l) {
+            exceeded.push(format!(
+                "{used} {what} but plan {plan_name} allows {limit}: {fix} {} or upgrade the plan",
+                used - limit
+            ));
+        }
+    };
+    check("users", users, limits.users, "remove");
+    check("teams", teams, limits.teams, "delete");
+    check(
+        "namespaces",
+        namespaces,
+        limits.namespaces,
+        "delete teams to free",
+    );
+    let usage = Usage {
+        users: show(users, limits.users),
+        teams: show(teams, limits.teams),
+        namespaces: show(namespaces, limits.namespaces),
+        user_count: users,
+        team_count: teams,
+        namespace_count: namespaces,
+    };
+    (usage, exceeded)
+}

@@ -1,0 +1,139 @@
+//! Bad input is refused by the API server with a message naming the field, or reported as a
+//! condition — and nothing is half-provisioned.
+
+mod support;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use support::{cluster_with_operator, exists, org_yaml};
+
+#[tokio::test]
+async fn invalid_slug_is_refused_by_the_api_server() {
+    let h = cluster_with_operator();
+    let err = h.apply_err(&org_yaml("bad-slug", "Bad_Slug", ""));
+    assert!(
+        err.contains("spec.slug") && err.contains("should match"),
+        "{err}"
+    );
+    let err = h.apply_err(&org_yaml("long-slug", &"a".repeat(31), ""));
+    assert!(err.contains("spec.slug") && err.contains("30"), "{err}");
+}
+
+#[tokio::test]
+async fn slug_cannot_change() {
+    let h = cluster_with_operator();
+    h.apply_ok(&org_yaml("fixed", "fixed", ""));
+    let err = h.apply_err(&org_yaml("fixed", "renamed", ""));
+    assert!(err.contains("spec.slug is immutable"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_or_misplaced_roles_are_refused() {
+    let h = cluster_with_operator();
+    let err = h.apply_err(&org_yaml(
+        "roles",
+        "roles",
+        "  members:\n    - { kind: User, name: x, role: Superuser }\n",
+    ));
+    assert!(
+        err.contains("spec.members[0].role") && err.contains("Unsupported value"),
+        "{err}"
+    );
+    let err = h.apply_err(&org_yaml(
+        "roles",
+        "roles",
+        "  members:\n    - { kind: User, name: x, role: TeamAdmin }\n",
+    ));
+    assert!(
+        err.contains("organization members have role Admin, Member or Viewer"),
+        "{err}"
+    );
+    let err = h.apply_err(&org_yaml(
+        "roles",
+        "roles",
+        "  members:\n    - { kind: ServiceAccount, name: ci, role: Member }\n",
+    ));
+    assert!(
+        err.contains("namespace is required for kind ServiceAccount"),
+        "{err}"
+    );
+    let err = h.apply_err(&org_yaml(
+        "roles",
+        "roles",
+        "  security:\n    ipAllowList: [not-a-cidr]\n",
+    ));
+    assert!(err.contains("ipAllowList") && err.contains("CIDR"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_plan_is_reported_and_nothing_is_provisioned() {
+    let h = cluster_with_operator();
+    let client = h.client().await;
+    h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: nowhere }\nspec: { organization: nowhere, plan: platinum, billingEmail: b@nowhere.example }\n");
+    h.apply_ok(&org_yaml("nowhere", "nowhere", ""));
+    support::eventually("PlanNotFound condition", || async {
+        h.jsonpath(
+            &["organization", "nowhere"],
+            "{.status.conditions[?(@.type==\"Ready\")].reason}",
+        ) == "PlanNotFound"
+    })
+    .await;
+    let message = h.jsonpath(
+        &["organization", "nowhere"],
+        "{.status.conditions[?(@.type==\"Ready\")].message}",
+    );
+    assert!(
+        message.contains("\"platinum\"") && message.contains("Subscription nowhere"),
+        "{message}"
+    );
+    let sub_reason = h.jsonpath(
+        &["subscription", "nowhere"],
+        "{.status.conditions[?(@.type==\"Ready\")].reason}",
+    );
+    assert_eq!(sub_reason, "PlanNotFound");
+    assert!(
+        !exists(&Api::<Namespace>::all(client.clone()), "org-nowhere").await,
+        "nothing half-provisioned"
+    );
+
+    // Fixing the plan provisions it.
+    h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: nowhere }\nspec: { organization: nowhere, plan: starter, billingEmail: b@nowhere.example }\n");
+    h.wait_ready("organization", "nowhere");
+}
+
+#[tokio::test]
+async fn a_slug_used_by_another_organization_is_reported_and_not_taken_over() {
+    let h = cluster_with_operator();
+    h.apply_ok(&org_yaml("first-taken", "taken", ""));
+    h.wait_ready("organization", "first-taken");
+    h.apply_ok(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
+    support::eventually("SlugConflict condition", || async {
+        h.jsonpath(
+            &["organization", "second-taken"],
+            "{.status.conditions[?(@.type==\"Ready\")].reason}",
+        ) == "SlugConflict"
+    })
+    .await;
+    let message = h.jsonpath(
+        &["organization", "second-taken"],
+        "{.status.conditions[?(@.type==\"Ready\")].message}",
+    );
+    assert!(
+        message.contains("already used by Organization first-taken"),
+        "{message}"
+    );
+    assert_eq!(
+        h.jsonpath(
+            &["namespace", "org-taken"],
+            "{.metadata.labels.atlantiplex\\.io/organization-object}"
+        ),
+        "first-taken"
+    );
+    assert!(
+        !h.can_i("mallory", "list", "pods", "org-taken"),
+        "the second organization's owner gets nothing"
+    );
+    // Deleting the loser must not touch the winner's namespace.
+    h.kubectl_ok(&["delete", "organization", "second-taken", "--timeout=60s"]);
+    assert!(h.can_i("taken-owner", "list", "pods", "org-taken"));
+}

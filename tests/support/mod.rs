@@ -1,0 +1,226 @@
+//! End-to-end test support: the real control plane (one per test binary) with the committed
+//! CRDs and shipped Plans installed, and the operator binary running against it.
+#![allow(dead_code)] // each test binary uses a different part
+
+use devcluster::ControlPlaneInfo;
+use kube::{Api, Client};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+pub struct Harness {
+    pub plane: &'static ControlPlaneInfo,
+}
+
+/// The shared control plane with CRDs and Plans installed (once per test binary).
+pub fn cluster() -> Harness {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let plane = devcluster::shared().expect("control plane");
+    let harness = Harness { plane };
+    INSTALLED.get_or_init(|| harness.install());
+    harness
+}
+
+/// The shared control plane with one operator running for the rest of the test binary.
+pub fn cluster_with_operator() -> Harness {
+    static OPERATOR: OnceLock<u32> = OnceLock::new();
+    let harness = cluster();
+    OPERATOR.get_or_init(|| {
+        devcluster::spawn_for_process_lifetime(
+            "atlantiplex-operator",
+            harness.operator_command(),
+            &harness.logs(),
+        )
+        .expect("operator starts")
+    });
+    harness
+}
+
+impl Harness {
+    fn install(&self) {
+        self.kubectl_ok(&["apply", "--server-side", "-f", &format!("{ROOT}/crds/")]);
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ]);
+        self.kubectl_ok(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &format!("{ROOT}/examples/plans.yaml"),
+        ]);
+    }
+
+    pub fn logs(&self) -> std::path::PathBuf {
+        self.plane.dir.join("logs")
+    }
+
+    /// The operator binary as `make run` starts it, against this control plane.
+    pub fn operator_command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
+        cmd.arg("run")
+            .arg("--kubeconfig")
+            .arg(&self.plane.kubeconfig)
+            .args(["--log", "info,atlantiplex_operator=debug"]);
+        cmd
+    }
+
+    pub async fn client(&self) -> Client {
+        self.plane.client().await.expect("admin client")
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.plane
+            .kubectl()
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply --server-side -f -` with `yaml` on stdin, as a platform engineer would.
+    pub fn apply(&self, yaml: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .plane
+            .kubectl()
+            .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(yaml.as_bytes())
+            .expect("write yaml");
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    pub fn apply_ok(&self, yaml: &str) {
+        let out = self.apply(yaml);
+        assert!(
+            out.status.success(),
+            "apply failed: {}\n{yaml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Apply that must be refused; returns the error text.
+    pub fn apply_err(&self, yaml: &str) -> String {
+        let out = self.apply(yaml);
+        assert!(
+            !out.status.success(),
+            "apply should have been refused:\n{yaml}"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn wait_ready(&self, kind: &str, name: &str) {
+        self.kubectl_ok(&[
+            "wait",
+            "--for=condition=Ready",
+            &format!("{kind}/{name}"),
+            "--timeout=60s",
+        ]);
+    }
+
+    /// `kubectl auth can-i <verb> <resource> -n <ns> --as <user>`.
+    pub fn can_i(&self, user: &str, verb: &str, resource: &str, namespace: &str) -> bool {
+        let out = self.kubectl(&[
+            "auth", "can-i", verb, resource, "-n", namespace, "--as", user,
+        ]);
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    }
+
+    pub fn jsonpath(&self, target: &[&str], path: &str) -> String {
+        let mut args: Vec<&str> = vec!["get"];
+        args.extend_from_slice(target);
+        let expr = format!("jsonpath={path}");
+        args.extend_from_slice(&["-o", &expr]);
+        self.kubectl_ok(&args)
+    }
+}
+
+/// Polls `check` until it returns true; fails the test after 60 s.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub async fn exists<K>(api: &Api<K>, name: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.expect("get").is_some()
+}
+
+/// An Organization manifest with one owner and the given members lines.
+pub fn org_yaml(name: &str, slug: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: atlantiplex.io/v1alpha1\nkind: Organization\nmetadata:\n  name: {name}\nspec:\n  slug: {slug}\n  displayName: {name}\n  owners:\n    - {{ kind: User, name: {slug}-owner }}\n{extra}"
+    )
+}
+
+/// An operator process owned by one test: killed (SIGKILL) when dropped, also on panic.
+pub struct OperatorProcess {
+    child: std::process::Child,
+    pub log: std::path::PathBuf,
+}
+
+impl OperatorProcess {
+    pub fn start(h: &Harness, log_name: &str) -> Self {
+        let log = h.logs().join(log_name);
+        let file = std::fs::File::create(&log).expect("operator log");
+        let child = h
+            .operator_command()
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .expect("operator starts");
+        Self { child, log }
+    }
+
+    /// SIGKILL: no graceful shutdown, as a crash or an OOM kill would do.
+    pub fn kill(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

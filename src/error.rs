@@ -2,7 +2,7 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API: {0}")]
+    #[error("{}", concise(.0))]
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Finalizer(String),
@@ -11,6 +11,9 @@ pub enum Error {
     Waiting(String),
     #[error("serialization: {0}")]
     Serialization(#[from] serde_json::Error),
+    /// A deletion that must not proceed yet (e.g. a team that still has child teams).
+    #[error("blocked: {0}")]
+    Blocked(String),
     /// The object changed while we acted on a cached copy; retried at once with the new one.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -25,6 +28,7 @@ impl Error {
             Error::Waiting(_) => "waiting",
             Error::Serialization(_) => "serialization",
             Error::Conflict(_) => "conflict",
+            Error::Blocked(_) => "blocked",
         }
     }
 }
@@ -47,3 +51,12 @@ impl From<kube::runtime::finalizer::Error<Error>> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The API server's own message ("ResourceQuota \"x\" is invalid: ...") without the Debug
+/// dump of the whole Status, for conditions and events people read.
+fn concise(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => format!("Kubernetes API: {} ({})", status.message, status.code),
+        other => format!("Kubernetes API: {other}"),
+    }
+}

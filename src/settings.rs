@@ -5,30 +5,18 @@ use clap::Args;
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
     /// Tenants are served at `<slug>.<base-domain>`.
-    #[arg(
-        long,
-        env = "ATLANTIPLEX_BASE_DOMAIN",
-        default_value = "atlantiplex.local"
-    )]
+    #[arg(long, env = "ATLANTIPLEX_BASE_DOMAIN", default_value = "atlantiplex.local")]
     pub base_domain: String,
     /// IngressClass of the tenant Ingresses.
     #[arg(long, env = "ATLANTIPLEX_INGRESS_CLASS", default_value = "nginx")]
     pub ingress_class: String,
     /// Service (in the tenant's home namespace) that serves a tenant without its own backend.
-    #[arg(
-        long,
-        env = "ATLANTIPLEX_DEFAULT_BACKEND_SERVICE",
-        default_value = "studio"
-    )]
+    #[arg(long, env = "ATLANTIPLEX_DEFAULT_BACKEND_SERVICE", default_value = "studio")]
     pub default_backend_service: String,
     #[arg(long, env = "ATLANTIPLEX_DEFAULT_BACKEND_PORT", default_value_t = 80)]
     pub default_backend_port: i32,
     /// Namespace of the ingress controller, allowed through the tenant NetworkPolicy.
-    #[arg(
-        long,
-        env = "ATLANTIPLEX_INGRESS_CONTROLLER_NAMESPACE",
-        default_value = "ingress-nginx"
-    )]
+    #[arg(long, env = "ATLANTIPLEX_INGRESS_CONTROLLER_NAMESPACE", default_value = "ingress-nginx")]
     pub ingress_controller_namespace: String,
     /// DNS name of the page suspended tenants are routed to (an ExternalName Service points at it).
     #[arg(
@@ -40,6 +28,9 @@ pub struct Settings {
     /// cert-manager ClusterIssuer annotated on Ingresses with TLS enabled (none: bring your own Secret).
     #[arg(long, env = "ATLANTIPLEX_CLUSTER_ISSUER")]
     pub cluster_issuer: Option<String>,
+    /// Deepest allowed team nesting (a top-level team is depth 1).
+    #[arg(long, env = "ATLANTIPLEX_MAX_TEAM_DEPTH", default_value_t = 5)]
+    pub max_team_depth: usize,
     /// Plan of an Organization without a Subscription.
     #[arg(long, env = "ATLANTIPLEX_DEFAULT_PLAN", default_value = "free")]
     pub default_plan: String,
@@ -56,6 +47,7 @@ impl Default for Settings {
             suspended_backend_host: "suspended.atlantiplex-system.svc.cluster.local".into(),
             cluster_issuer: None,
             default_plan: "free".into(),
+            max_team_depth: 5,
         }
     }
 }

@@ -11,10 +11,7 @@ use support::{cluster_with_operator, exists, org_yaml};
 async fn invalid_slug_is_refused_by_the_api_server() {
     let h = cluster_with_operator();
     let err = h.apply_err(&org_yaml("bad-slug", "Bad_Slug", ""));
-    assert!(
-        err.contains("spec.slug") && err.contains("should match"),
-        "{err}"
-    );
+    assert!(err.contains("spec.slug") && err.contains("should match"), "{err}");
     let err = h.apply_err(&org_yaml("long-slug", &"a".repeat(31), ""));
     assert!(err.contains("spec.slug") && err.contains("30"), "{err}");
 }
@@ -30,38 +27,17 @@ async fn slug_cannot_change() {
 #[tokio::test]
 async fn unknown_or_misplaced_roles_are_refused() {
     let h = cluster_with_operator();
-    let err = h.apply_err(&org_yaml(
-        "roles",
-        "roles",
-        "  members:\n    - { kind: User, name: x, role: Superuser }\n",
-    ));
-    assert!(
-        err.contains("spec.members[0].role") && err.contains("Unsupported value"),
-        "{err}"
-    );
-    let err = h.apply_err(&org_yaml(
-        "roles",
-        "roles",
-        "  members:\n    - { kind: User, name: x, role: TeamAdmin }\n",
-    ));
-    assert!(
-        err.contains("organization members have role Admin, Member or Viewer"),
-        "{err}"
-    );
+    let err = h.apply_err(&org_yaml("roles", "roles", "  members:\n    - { kind: User, name: x, role: Superuser }\n"));
+    assert!(err.contains("spec.members[0].role") && err.contains("Unsupported value"), "{err}");
+    let err = h.apply_err(&org_yaml("roles", "roles", "  members:\n    - { kind: User, name: x, role: TeamAdmin }\n"));
+    assert!(err.contains("organization members have role Admin, Member or Viewer"), "{err}");
     let err = h.apply_err(&org_yaml(
         "roles",
         "roles",
         "  members:\n    - { kind: ServiceAccount, name: ci, role: Member }\n",
     ));
-    assert!(
-        err.contains("namespace is required for kind ServiceAccount"),
-        "{err}"
-    );
-    let err = h.apply_err(&org_yaml(
-        "roles",
-        "roles",
-        "  security:\n    ipAllowList: [not-a-cidr]\n",
-    ));
+    assert!(err.contains("namespace is required for kind ServiceAccount"), "{err}");
+    let err = h.apply_err(&org_yaml("roles", "roles", "  security:\n    ipAllowList: [not-a-cidr]\n"));
     assert!(err.contains("ipAllowList") && err.contains("CIDR"), "{err}");
 }
 
@@ -72,29 +48,14 @@ async fn unknown_plan_is_reported_and_nothing_is_provisioned() {
     h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: nowhere }\nspec: { organization: nowhere, plan: platinum, billingEmail: b@nowhere.example }\n");
     h.apply_ok(&org_yaml("nowhere", "nowhere", ""));
     support::eventually("PlanNotFound condition", || async {
-        h.jsonpath(
-            &["organization", "nowhere"],
-            "{.status.conditions[?(@.type==\"Ready\")].reason}",
-        ) == "PlanNotFound"
+        h.jsonpath(&["organization", "nowhere"], "{.status.conditions[?(@.type==\"Ready\")].reason}") == "PlanNotFound"
     })
     .await;
-    let message = h.jsonpath(
-        &["organization", "nowhere"],
-        "{.status.conditions[?(@.type==\"Ready\")].message}",
-    );
-    assert!(
-        message.contains("\"platinum\"") && message.contains("Subscription nowhere"),
-        "{message}"
-    );
-    let sub_reason = h.jsonpath(
-        &["subscription", "nowhere"],
-        "{.status.conditions[?(@.type==\"Ready\")].reason}",
-    );
+    let message = h.jsonpath(&["organization", "nowhere"], "{.status.conditions[?(@.type==\"Ready\")].message}");
+    assert!(message.contains("\"platinum\"") && message.contains("Subscription nowhere"), "{message}");
+    let sub_reason = h.jsonpath(&["subscription", "nowhere"], "{.status.conditions[?(@.type==\"Ready\")].reason}");
     assert_eq!(sub_reason, "PlanNotFound");
-    assert!(
-        !exists(&Api::<Namespace>::all(client.clone()), "org-nowhere").await,
-        "nothing half-provisioned"
-    );
+    assert!(!exists(&Api::<Namespace>::all(client.clone()), "org-nowhere").await, "nothing half-provisioned");
 
     // Fixing the plan provisions it.
     h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: nowhere }\nspec: { organization: nowhere, plan: starter, billingEmail: b@nowhere.example }\n");
@@ -108,31 +69,17 @@ async fn a_slug_used_by_another_organization_is_reported_and_not_taken_over() {
     h.wait_ready("organization", "first-taken");
     h.apply_ok(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
     support::eventually("SlugConflict condition", || async {
-        h.jsonpath(
-            &["organization", "second-taken"],
-            "{.status.conditions[?(@.type==\"Ready\")].reason}",
-        ) == "SlugConflict"
+        h.jsonpath(&["organization", "second-taken"], "{.status.conditions[?(@.type==\"Ready\")].reason}")
+            == "SlugConflict"
     })
     .await;
-    let message = h.jsonpath(
-        &["organization", "second-taken"],
-        "{.status.conditions[?(@.type==\"Ready\")].message}",
-    );
-    assert!(
-        message.contains("already used by Organization first-taken"),
-        "{message}"
-    );
+    let message = h.jsonpath(&["organization", "second-taken"], "{.status.conditions[?(@.type==\"Ready\")].message}");
+    assert!(message.contains("already used by Organization first-taken"), "{message}");
     assert_eq!(
-        h.jsonpath(
-            &["namespace", "org-taken"],
-            "{.metadata.labels.atlantiplex\\.io/organization-object}"
-        ),
+        h.jsonpath(&["namespace", "org-taken"], "{.metadata.labels.atlantiplex\\.io/organization-object}"),
         "first-taken"
     );
-    assert!(
-        !h.can_i("mallory", "list", "pods", "org-taken"),
-        "the second organization's owner gets nothing"
-    );
+    assert!(!h.can_i("mallory", "list", "pods", "org-taken"), "the second organization's owner gets nothing");
     // Deleting the loser must not touch the winner's namespace.
     h.kubectl_ok(&["delete", "organization", "second-taken", "--timeout=60s"]);
     assert!(h.can_i("taken-owner", "list", "pods", "org-taken"));

@@ -29,21 +29,15 @@ async fn operator_killed_mid_provisioning_converges_after_restart() {
     let first = OperatorProcess::start(&h, "operator-first.log");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let selector = ListParams::default().labels("atlantiplex.io/managed=true");
-    eventually("provisioning under way", || async {
-        !namespaces.list(&selector).await.unwrap().items.is_empty()
-    })
-    .await;
+    eventually("provisioning under way", || async { !namespaces.list(&selector).await.unwrap().items.is_empty() })
+        .await;
     first.kill();
 
     let second = OperatorProcess::start(&h, "operator-second.log");
     for i in 0..ORGS {
         h.wait_ready("organization", &format!("restart-{i}"));
     }
-    assert_eq!(
-        namespaces.list(&selector).await.unwrap().items.len(),
-        ORGS,
-        "one namespace per organization"
-    );
+    assert_eq!(namespaces.list(&selector).await.unwrap().items.len(), ORGS, "one namespace per organization");
     for i in (0..ORGS).step_by(7) {
         let ns = format!("org-restart-{i}");
         let names = h.kubectl_ok(&[
@@ -83,16 +77,12 @@ async fn operator_killed_mid_provisioning_converges_after_restart() {
         let log = std::fs::read_to_string(&third_log).unwrap_or_default();
         let reconciled = |i: usize| {
             let name = format!("name=restart-{i}");
-            log.lines()
-                .any(|l| l.contains("reconciled") && l.split_whitespace().any(|w| w == name))
+            log.lines().any(|l| l.contains("reconciled") && l.split_whitespace().any(|w| w == name))
         };
         if (0..ORGS).all(reconciled) {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new operator did not reconcile every organization:\n{log}"
-        );
+        assert!(std::time::Instant::now() < deadline, "the new operator did not reconcile every organization:\n{log}");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     let after = resource_versions(&h);

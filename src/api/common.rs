@@ -6,9 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Who a role is granted to, as in an RBAC RoleBinding subject.
-#[derive(
-    KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
-)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(SERVICE_ACCOUNT_NAMESPACE_RULE).message(SERVICE_ACCOUNT_NAMESPACE_MESSAGE))]
 pub struct Subject {
@@ -22,9 +20,7 @@ pub struct Subject {
     pub namespace: Option<String>,
 }
 
-#[derive(
-    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
-)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SubjectKind {
     User,
     Group,
@@ -32,9 +28,7 @@ pub enum SubjectKind {
 }
 
 /// The five roles of DESIGN.md §4. Owner is granted through `owners`; TeamAdmin only on a Team.
-#[derive(
-    JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
-)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Owner,
     Admin,
@@ -83,15 +77,12 @@ pub struct Member {
 
 impl Member {
     pub fn subject(&self) -> Subject {
-        Subject {
-            kind: self.kind,
-            name: self.name.clone(),
-            namespace: self.namespace.clone(),
-        }
+        Subject { kind: self.kind, name: self.name.clone(), namespace: self.namespace.clone() }
     }
 }
 
-const SERVICE_ACCOUNT_NAMESPACE_RULE: &str = "self.kind == 'ServiceAccount' ? (has(self.__namespace__) && self.__namespace__ != '') : !has(self.__namespace__)";
+const SERVICE_ACCOUNT_NAMESPACE_RULE: &str =
+    "self.kind == 'ServiceAccount' ? (has(self.__namespace__) && self.__namespace__ != '') : !has(self.__namespace__)";
 const SERVICE_ACCOUNT_NAMESPACE_MESSAGE: &str =
     "namespace is required for kind ServiceAccount and not allowed for User and Group";
 

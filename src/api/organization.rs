@@ -24,18 +24,17 @@ pub const MAX_SLUG_LEN: usize = 30;
     printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".status.namespace"}"#,
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url","priority":1}"#,
     printcolumn = r#"{"name":"Users","type":"string","jsonPath":".status.usage.users","priority":1}"#,
+    printcolumn = r#"{"name":"Teams","type":"string","jsonPath":".status.usage.teams","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 pub struct OrganizationSpec {
-    /// DNS label naming the tenant: home namespace `org-<slug>`, host `<slug>.<baseDomain>`.
-    /// Immutable.
+    /// DNS label naming the tenant: home namespace `org-<slug>`, team namespaces
+    /// `<slug>--<team>`, host `<slug>.<baseDomain>`. Lower-case letters, digits and single
+    /// hyphens (no `--`, so team namespaces cannot collide). Immutable.
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.slug is immutable: create a new Organization to use another slug"))]
-    #[schemars(
-        length(min = 1, max = 30),
-        regex(pattern = r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 30), regex(pattern = r"^[a-z](-?[a-z0-9])*$"))]
     pub slug: String,
     #[schemars(length(min = 1, max = 200))]
     pub display_name: String,

@@ -188,19 +188,12 @@ pub struct PlanStatus {
 
 impl Price {
     pub fn display(&self) -> String {
-        let symbol = if self.currency == "usd" {
-            "$".to_string()
-        } else {
-            format!("{} ", self.currency.to_uppercase())
-        };
+        let symbol =
+            if self.currency == "usd" { "$".to_string() } else { format!("{} ", self.currency.to_uppercase()) };
         let interval = match self.interval {
             BillingInterval::Month => "month",
             BillingInterval::Year => "year",
         };
-        format!(
-            "{symbol}{}.{:02}/{interval}",
-            self.amount_cents / 100,
-            self.amount_cents % 100
-        )
+        format!("{symbol}{}.{:02}/{interval}", self.amount_cents / 100, self.amount_cents % 100)
     }
 }

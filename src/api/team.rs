@@ -1,5 +1,5 @@
-//! `Team`: a group inside an organization, nested under an optional parent team.
-//! (The Team controller arrives with the teams work; the API is fixed here so the CRDs are whole.)
+//! `Team`: a group inside an organization, nested under an optional parent team. Named
+//! `<organization>.<team>`, so a team name is unique within its organization by construction.
 
 use super::common::conditions_schema;
 use super::{Role, SubjectKind};
@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
     shortname = "team",
     category = "atlantiplex",
     status = "TeamStatus",
+    validation = Rule::new("self.metadata.name.startsWith(self.spec.organization + '.') && self.metadata.name.size() <= self.spec.organization.size() + 32 && self.metadata.name.substring(self.spec.organization.size() + 1).matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')").message("a Team is named <organization>.<team>, where <team> is a DNS label of at most 31 characters (e.g. acme.video)"),
+    validation = Rule::new("!has(self.spec.parent) || (self.spec.parent.startsWith(self.spec.organization + '.') && self.spec.parent != self.metadata.name)").message("spec.parent must name another Team of the same organization (<organization>.<team>)"),
     printcolumn = r#"{"name":"Organization","type":"string","jsonPath":".spec.organization"}"#,
     printcolumn = r#"{"name":"Path","type":"string","jsonPath":".status.path"}"#,
     printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".status.namespace"}"#,
@@ -30,15 +32,18 @@ pub struct TeamSpec {
     pub organization: String,
     /// Parent Team (metadata.name) in the same organization; absent for a top-level team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 127))]
     pub parent: Option<String>,
     #[serde(default)]
     #[schemars(length(max = 1000))]
     pub members: Vec<TeamMember>,
-    /// Percentage of the organization's quota reserved for this team.
+    /// Percentage of the organization's quota reserved for this team's namespace; without it
+    /// the team shares what explicit shares leave equally with the home namespace and other teams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub quota_share: Option<i32>,
-    /// Allow deleting this team while it has child teams (they are deleted too).
+    /// Allow deleting this team while it has child teams (they are deleted first). Without it,
+    /// deleting a team with children waits, with a DeletionBlocked condition, until they are gone.
     #[serde(default)]
     pub allow_cascade_delete: bool,
 }

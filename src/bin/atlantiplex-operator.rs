@@ -7,10 +7,7 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(
-    version,
-    about = "Multi-tenant SaaS tenancy and billing as Kubernetes custom resources"
-)]
+#[command(version, about = "Multi-tenant SaaS tenancy and billing as Kubernetes custom resources")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,12 +75,9 @@ fn write_crds(out: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_new(&args.log)
-        .with_context(|| format!("invalid --log filter {:?}", args.log))?;
+    let filter = EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter {:?}", args.log))?;
     use std::io::IsTerminal;
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
     match args.log_format {
         LogFormat::Json => subscriber.json().init(),
         LogFormat::Text => subscriber.init(),
@@ -94,15 +88,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
         }
-        None => kube::Config::infer()
-            .await
-            .context("no Kubernetes configuration found (set --kubeconfig)")?,
+        None => kube::Config::infer().await.context("no Kubernetes configuration found (set --kubeconfig)")?,
     };
     let client = kube::Client::try_from(config)?;
-    let version = client
-        .apiserver_version()
-        .await
-        .context("cannot reach the Kubernetes API server")?;
+    let version = client.apiserver_version().await.context("cannot reach the Kubernetes API server")?;
     tracing::info!(
         server = %version.git_version,
         base_domain = %args.settings.base_domain,

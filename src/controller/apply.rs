@@ -15,13 +15,7 @@ where
     K: Resource + Serialize + DeserializeOwned + Clone + Debug,
 {
     let name = obj.meta().name.clone().unwrap_or_default();
-    Ok(api
-        .patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(obj),
-        )
-        .await?)
+    Ok(api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
 }
 
 /// Applies the status subresource. `status` is the whole object shape: apiVersion, kind, status.
@@ -29,12 +23,7 @@ pub async fn apply_status<K>(api: &Api<K>, name: &str, status: serde_json::Value
 where
     K: Resource + DeserializeOwned + Clone + Debug,
 {
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(status),
-    )
-    .await?;
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(status)).await?;
     Ok(())
 }
 

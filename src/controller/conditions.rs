@@ -2,13 +2,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-pub fn new(
-    type_: &str,
-    ok: bool,
-    reason: &str,
-    message: impl Into<String>,
-    generation: Option<i64>,
-) -> Condition {
+pub fn new(type_: &str, ok: bool, reason: &str, message: impl Into<String>, generation: Option<i64>) -> Condition {
     Condition {
         type_: type_.into(),
         status: if ok { "True" } else { "False" }.into(),
@@ -25,10 +19,7 @@ pub fn merge(previous: &[Condition], desired: Vec<Condition>) -> Vec<Condition> 
     desired
         .into_iter()
         .map(|mut c| {
-            if let Some(old) = previous
-                .iter()
-                .find(|o| o.type_ == c.type_ && o.status == c.status)
-            {
+            if let Some(old) = previous.iter().find(|o| o.type_ == c.type_ && o.status == c.status) {
                 c.last_transition_time = old.last_transition_time.clone();
             }
             c

@@ -1,8 +1,8 @@
 //! What every reconcile shares: the client, the settings, informer caches, the event recorder.
 
-use crate::api::{Organization, Plan, Subscription};
+use crate::api::{Organization, Plan, Subscription, Team};
 use crate::settings::Settings;
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Client;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -19,37 +19,37 @@ pub struct Context {
     /// Metadata of managed namespaces and role bindings: who owns a namespace, which bindings exist.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+    /// Metadata of managed quotas: their share annotation orders re-allocations.
+    pub quotas: Store<PartialObjectMeta<ResourceQuota>>,
+    pub teams: Store<DeserializeGuard<Team>>,
 }
 
 impl Context {
     pub fn reporter() -> Reporter {
-        Reporter {
-            controller: "atlantiplex-operator".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        }
+        Reporter { controller: "atlantiplex-operator".into(), instance: std::env::var("POD_NAME").ok() }
     }
 
     /// Organizations that deserialized, from the cache.
     pub fn valid_organizations(&self) -> Vec<Organization> {
-        self.organizations
-            .state()
-            .iter()
-            .filter_map(|g| g.0.as_ref().ok().cloned())
-            .collect()
+        self.organizations.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
     }
 
     pub fn plan(&self, name: &str) -> Option<Plan> {
-        let guard = self
-            .plans
-            .get(&kube::runtime::reflector::ObjectRef::new(name))?;
+        let guard = self.plans.get(&kube::runtime::reflector::ObjectRef::new(name))?;
         guard.0.as_ref().ok().cloned()
     }
 
+    pub fn organization(&self, name: &str) -> Option<Organization> {
+        let guard = self.organizations.get(&kube::runtime::reflector::ObjectRef::new(name))?;
+        guard.0.as_ref().ok().cloned()
+    }
+
+    /// Teams that deserialized, from the cache.
+    pub fn valid_teams(&self) -> Vec<Team> {
+        self.teams.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
+    }
+
     pub fn valid_subscriptions(&self) -> Vec<Subscription> {
-        self.subscriptions
-            .state()
-            .iter()
-            .filter_map(|g| g.0.as_ref().ok().cloned())
-            .collect()
+        self.subscriptions.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
     }
 }

@@ -7,13 +7,16 @@ mod context;
 mod organization;
 mod plan;
 mod subscription;
+mod team;
 
 pub use context::Context;
 
-use crate::api::{Organization, Plan, Subscription};
+use crate::api::{Organization, Plan, Subscription, Team};
 use crate::error::Error;
 use crate::settings::Settings;
-use crate::tenancy::labels::{ORGANIZATION_OBJECT, managed_selector};
+use crate::tenancy::labels::{ORGANIZATION_OBJECT, TEAM_OBJECT, managed_selector};
+use crate::tenancy::teams;
+use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
@@ -30,12 +33,17 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+type OrgRef = ObjectRef<DeserializeGuard<Organization>>;
+type TeamRef = ObjectRef<DeserializeGuard<Team>>;
+type SubRef = ObjectRef<DeserializeGuard<Subscription>>;
+
 /// Runs every controller until `shutdown` resolves; in-flight reconciles finish first.
 ///
-/// Caches the reconcilers read (Plans, Subscriptions, managed namespaces and bindings) are
-/// filled by their own watches and are complete before the first reconcile, so no decision is
-/// taken from a partial cache (e.g. "plan not found" right after a restart). Triggers are
-/// separate watches, so deletions (a removed Subscription, a deleted managed object) trigger too.
+/// Reconcilers decide from caches (Organizations, Plans, Subscriptions, Teams, and the metadata
+/// of managed namespaces, bindings and quotas). Each cache is one watch whose events, *after*
+/// the cache has taken them, trigger the reconciles they affect — so no reconcile ever sees a
+/// cache older than its trigger, and deletions trigger too. Every cache is complete before the
+/// first reconcile, so nothing is decided from a partial list after a restart.
 pub async fn run(
     client: Client,
     settings: Settings,
@@ -44,40 +52,80 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
-    let plans = spawn_cache::<DeserializeGuard<Plan>>(Api::all(client.clone()), all.clone());
-    let subscriptions =
-        spawn_cache::<DeserializeGuard<Subscription>>(Api::all(client.clone()), all.clone());
-    let namespaces =
-        spawn_cache::<PartialObjectMeta<Namespace>>(Api::all(client.clone()), managed.clone());
-    let role_bindings =
-        spawn_cache::<PartialObjectMeta<RoleBinding>>(Api::all(client.clone()), managed.clone());
-    let (p, s, n, r) = tokio::join!(
-        plans.wait_until_ready(),
+    let (org_tx, org_rx) = mpsc::unbounded::<OrgRef>();
+    let (team_tx, team_rx) = mpsc::unbounded::<TeamRef>();
+    let (sub_tx, sub_rx) = mpsc::unbounded::<SubRef>();
+
+    let (teams, teams_writer) = reflector::store::<DeserializeGuard<Team>>();
+    let (organizations, organizations_writer) = reflector::store::<DeserializeGuard<Organization>>();
+    let (subscriptions, subscriptions_writer) = reflector::store::<DeserializeGuard<Subscription>>();
+    let (plans, plans_writer) = reflector::store::<DeserializeGuard<Plan>>();
+
+    spawn_cache(Api::all(client.clone()), all.clone(), teams_writer, {
+        let (org_tx, team_tx) = (org_tx.clone(), team_tx.clone());
+        move |team: &DeserializeGuard<Team>, teams: &Store<DeserializeGuard<Team>>| {
+            if let Ok(t) = &team.0 {
+                send(&org_tx, [ObjectRef::new(&t.spec.organization)]);
+            }
+            // The team itself and its subtree: placement, paths and inherited bindings.
+            send(&team_tx, std::iter::once(ObjectRef::from_obj(team)).chain(subtree_of(teams, team)));
+        }
+    });
+    spawn_cache(Api::all(client.clone()), all.clone(), organizations_writer, {
+        let (teams, subscriptions) = (teams.clone(), subscriptions.clone());
+        let (team_tx, sub_tx) = (team_tx.clone(), sub_tx.clone());
+        move |org: &DeserializeGuard<Organization>, _: &Store<DeserializeGuard<Organization>>| {
+            send(&team_tx, teams_of_organization(&teams, &org.name_any()));
+            send(&sub_tx, subscriptions_of_organization(&subscriptions, &org.name_any()));
+        }
+    });
+    spawn_cache(Api::all(client.clone()), all.clone(), subscriptions_writer, {
+        let (org_tx, sub_tx) = (org_tx.clone(), sub_tx.clone());
+        move |sub: &DeserializeGuard<Subscription>, _: &Store<DeserializeGuard<Subscription>>| {
+            if let Ok(s) = &sub.0 {
+                send(&org_tx, [ObjectRef::new(&s.spec.organization)]);
+            }
+            send(&sub_tx, [ObjectRef::from_obj(sub)]);
+        }
+    });
+    spawn_cache(Api::all(client.clone()), all.clone(), plans_writer, {
+        let (organizations, subscriptions) = (organizations.clone(), subscriptions.clone());
+        let (org_tx, sub_tx) = (org_tx.clone(), sub_tx.clone());
+        move |plan: &DeserializeGuard<Plan>, _: &Store<DeserializeGuard<Plan>>| {
+            let name = plan.name_any();
+            send(&org_tx, organizations_on_plan(&organizations, &name));
+            let on_plan = subscriptions.state().into_iter().filter(|g| g.0.as_ref().is_ok_and(|s| s.spec.plan == name));
+            send(&sub_tx, on_plan.map(|g| ObjectRef::from_obj(&*g)));
+        }
+    });
+    let namespaces = managed_cache::<Namespace>(&client, &managed, &org_tx, &team_tx, false);
+    let role_bindings = managed_cache::<RoleBinding>(&client, &managed, &org_tx, &team_tx, false);
+    // Every quota of an organization, team namespaces' too, is sized by its Organization.
+    let quotas = managed_cache::<ResourceQuota>(&client, &managed, &org_tx, &team_tx, true);
+
+    let (o, t, s, p, n, r, q) = tokio::join!(
+        organizations.wait_until_ready(),
+        teams.wait_until_ready(),
         subscriptions.wait_until_ready(),
+        plans.wait_until_ready(),
         namespaces.wait_until_ready(),
-        role_bindings.wait_until_ready()
+        role_bindings.wait_until_ready(),
+        quotas.wait_until_ready(),
     );
-    p.and(s)
-        .and(n)
-        .and(r)
-        .map_err(|_| anyhow::anyhow!("a cache stopped before it was filled"))?;
+    o.and(t).and(s).and(p).and(n).and(r).and(q).map_err(|_| anyhow::anyhow!("a cache stopped before it was filled"))?;
     tracing::info!("caches filled; starting controllers");
 
-    let controller = Controller::new(
-        Api::<DeserializeGuard<Organization>>::all(client.clone()),
-        all.clone(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
-    let organizations = controller.store();
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings,
         recorder: Recorder::new(client.clone(), Context::reporter()),
-        organizations: organizations.clone(),
+        organizations,
         plans,
-        subscriptions: subscriptions.clone(),
+        subscriptions,
         namespaces,
         role_bindings,
+        quotas,
+        teams,
     });
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -87,117 +135,139 @@ pub async fn run(
             let _ = rx.recv().await;
         }
     };
-    let orgs_for_plans = organizations.clone();
-    let organization_controller = controller
-        .watches(
-            Api::<DeserializeGuard<Plan>>::all(client.clone()),
-            all.clone(),
-            move |plan| organizations_on_plan(&orgs_for_plans, &plan.name_any()),
-        )
-        .watches(
-            Api::<DeserializeGuard<Subscription>>::all(client.clone()),
-            all.clone(),
-            |sub| sub.0.ok().map(|s| ObjectRef::new(&s.spec.organization)),
-        )
-        .watches(
-            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<RoleBinding>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<ResourceQuota>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<LimitRange>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<NetworkPolicy>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<Ingress>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
-        .watches(
-            Api::<PartialObjectMeta<Service>>::all(client.clone()),
-            managed.clone(),
-            owner_of,
-        )
+    let config = kube::runtime::controller::Config::default().concurrency(concurrency);
+    // Objects that are not cached only need to trigger drift repair.
+    let organization_controller =
+        Controller::new(Api::<DeserializeGuard<Organization>>::all(client.clone()), all.clone())
+            .with_config(config.clone())
+            .reconcile_on(org_rx)
+            .watches(Api::<PartialObjectMeta<LimitRange>>::all(client.clone()), managed.clone(), organization_of)
+            .watches(Api::<PartialObjectMeta<NetworkPolicy>>::all(client.clone()), managed.clone(), organization_of)
+            .watches(Api::<PartialObjectMeta<Ingress>>::all(client.clone()), managed.clone(), organization_of)
+            .watches(Api::<PartialObjectMeta<Service>>::all(client.clone()), managed.clone(), organization_of)
+            .graceful_shutdown_on(on_shutdown(&shutdown_tx))
+            .run(organization::reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move { log_result("Organization", result) })
+            .then(|_| async { tracing::info!("Organization controller stopped") });
+
+    let team_controller = Controller::new(Api::<DeserializeGuard<Team>>::all(client.clone()), all.clone())
+        .with_config(config)
+        .reconcile_on(team_rx)
+        .watches(Api::<PartialObjectMeta<LimitRange>>::all(client.clone()), managed.clone(), team_of)
+        .watches(Api::<PartialObjectMeta<NetworkPolicy>>::all(client.clone()), managed.clone(), team_of)
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-        .run(organization::reconcile, error_policy, ctx.clone())
-        .for_each(|result| async move { log_result("Organization", result) })
-        .then(|_| async { tracing::info!("Organization controller stopped") });
+        .run(team::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move { log_result("Team", result) })
+        .then(|_| async { tracing::info!("Team controller stopped") });
 
-    let plan_controller = Controller::new(
-        Api::<DeserializeGuard<Plan>>::all(client.clone()),
-        all.clone(),
-    )
-    .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-    .run(plan::reconcile, error_policy, ctx.clone())
-    .for_each(|result| async move { log_result("Plan", result) })
-    .then(|_| async { tracing::info!("Plan controller stopped") });
+    let plan_controller = Controller::new(Api::<DeserializeGuard<Plan>>::all(client.clone()), all.clone())
+        .graceful_shutdown_on(on_shutdown(&shutdown_tx))
+        .run(plan::reconcile, error_policy, ctx.clone())
+        .for_each(|result| async move { log_result("Plan", result) })
+        .then(|_| async { tracing::info!("Plan controller stopped") });
 
-    let subscription_controller = Controller::new(
-        Api::<DeserializeGuard<Subscription>>::all(client.clone()),
-        all.clone(),
-    )
-    .watches(
-        Api::<PartialObjectMeta<Organization>>::all(client.clone()),
-        all.clone(),
-        subscriptions_of_organization(subscriptions),
-    )
-    .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-    .run(subscription::reconcile, error_policy, ctx.clone())
-    .for_each(|result| async move { log_result("Subscription", result) })
-    .then(|_| async { tracing::info!("Subscription controller stopped") });
+    let subscription_controller =
+        Controller::new(Api::<DeserializeGuard<Subscription>>::all(client.clone()), all.clone())
+            .reconcile_on(sub_rx)
+            .graceful_shutdown_on(on_shutdown(&shutdown_tx))
+            .run(subscription::reconcile, error_policy, ctx.clone())
+            .for_each(|result| async move { log_result("Subscription", result) })
+            .then(|_| async { tracing::info!("Subscription controller stopped") });
 
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight reconciles");
         let _ = shutdown_tx.send(());
     };
-    tokio::join!(
-        organization_controller,
-        plan_controller,
-        subscription_controller,
-        signal
-    );
+    tokio::join!(organization_controller, team_controller, plan_controller, subscription_controller, signal);
     Ok(())
 }
 
-/// A cache kept current by its own watch, on its own task, for as long as the process runs.
-fn spawn_cache<K>(api: Api<K>, config: watcher::Config) -> Store<K>
+fn send<K: Resource>(tx: &mpsc::UnboundedSender<ObjectRef<K>>, refs: impl IntoIterator<Item = ObjectRef<K>>)
+where
+    K::DynamicType: Clone + Eq + std::hash::Hash,
+{
+    for r in refs {
+        // A closed channel means the controller has shut down; nothing left to trigger.
+        let _ = tx.unbounded_send(r);
+    }
+}
+
+/// A metadata cache of managed objects whose changes trigger their Organization or Team.
+fn managed_cache<K>(
+    client: &Client,
+    managed: &watcher::Config,
+    org_tx: &mpsc::UnboundedSender<OrgRef>,
+    team_tx: &mpsc::UnboundedSender<TeamRef>,
+    always_organization: bool,
+) -> Store<PartialObjectMeta<K>>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
-    tokio::spawn(stream.for_each(|event| async move {
-        if let Err(err) = event {
-            tracing::warn!(kind = %K::kind(&()), error = %err, "cache watch failed; retrying");
+    let (org_tx, team_tx) = (org_tx.clone(), team_tx.clone());
+    spawn_cache(Api::all(client.clone()), managed.clone(), writer, move |obj: &PartialObjectMeta<K>, _: &Store<_>| {
+        let labels = obj.labels();
+        if always_organization || !labels.contains_key(TEAM_OBJECT) {
+            send(&org_tx, labels.get(ORGANIZATION_OBJECT).map(|n| ObjectRef::new(n)));
         }
-    }));
+        send(&team_tx, labels.get(TEAM_OBJECT).map(|n| ObjectRef::new(n)));
+    });
     store
 }
 
-/// The Organization a managed object belongs to, from its labels.
-fn owner_of<K: Resource>(
-    obj: PartialObjectMeta<K>,
-) -> Option<ObjectRef<DeserializeGuard<Organization>>> {
-    obj.labels()
-        .get(ORGANIZATION_OBJECT)
-        .map(|name| ObjectRef::new(name))
+/// A cache kept current by its own watch, on its own task, for as long as the process runs.
+/// `on_change` runs for every object added, changed or deleted, after the cache has it.
+fn spawn_cache<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    writer: reflector::store::Writer<K>,
+    on_change: impl Fn(&K, &Store<K>) + Send + 'static,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let store = writer.as_reader();
+    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff().touched_objects();
+    tokio::spawn(stream.for_each(move |event| {
+        match event {
+            Ok(obj) => on_change(&obj, &store),
+            Err(err) => tracing::warn!(kind = %K::kind(&()), error = %err, "cache watch failed; retrying"),
+        }
+        std::future::ready(())
+    }));
+}
+
+/// The Organization a managed object of its home namespace belongs to, from its labels.
+fn organization_of<K: Resource>(obj: PartialObjectMeta<K>) -> Option<ObjectRef<DeserializeGuard<Organization>>> {
+    if obj.labels().contains_key(TEAM_OBJECT) {
+        return None;
+    }
+    obj.labels().get(ORGANIZATION_OBJECT).map(|name| ObjectRef::new(name))
+}
+
+/// The Team a managed object of a team namespace belongs to.
+fn team_of<K: Resource>(obj: PartialObjectMeta<K>) -> Option<ObjectRef<DeserializeGuard<Team>>> {
+    obj.labels().get(TEAM_OBJECT).map(|name| ObjectRef::new(name))
+}
+
+/// The descendants of a changed team, from the cache.
+fn subtree_of(
+    store: &Store<DeserializeGuard<Team>>,
+    team: &DeserializeGuard<Team>,
+) -> Vec<ObjectRef<DeserializeGuard<Team>>> {
+    let Ok(team) = &team.0 else { return Vec::new() };
+    let all: Vec<Team> = store.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect();
+    let index = teams::index(&team.spec.organization, all.iter());
+    teams::descendants(&team.name_any(), &index).into_iter().map(|name| ObjectRef::new(&name)).collect()
+}
+
+fn teams_of_organization(store: &Store<DeserializeGuard<Team>>, org: &str) -> Vec<ObjectRef<DeserializeGuard<Team>>> {
+    store
+        .state()
+        .iter()
+        .filter(|g| g.0.as_ref().is_ok_and(|t| t.spec.organization == org))
+        .map(|g| ObjectRef::from_obj(&**g))
+        .collect()
 }
 
 /// Organizations to re-map when a Plan changes: those on it, and those not Ready yet
@@ -222,21 +292,13 @@ fn organizations_on_plan(
         .collect()
 }
 
-fn subscriptions_of_organization(
-    store: Store<DeserializeGuard<Subscription>>,
-) -> impl Fn(PartialObjectMeta<Organization>) -> Vec<ObjectRef<DeserializeGuard<Subscription>>>
-+ Send
-+ Sync
-+ 'static {
-    move |org| {
-        let name = org.name_any();
-        store
-            .state()
-            .iter()
-            .filter(|g| g.0.as_ref().is_ok_and(|s| s.spec.organization == name))
-            .map(|g| ObjectRef::from_obj(&**g))
-            .collect()
-    }
+fn subscriptions_of_organization(store: &Store<DeserializeGuard<Subscription>>, org: &str) -> Vec<SubRef> {
+    store
+        .state()
+        .iter()
+        .filter(|g| g.0.as_ref().is_ok_and(|s| s.spec.organization == org))
+        .map(|g| ObjectRef::from_obj(&**g))
+        .collect()
 }
 
 fn error_policy<K>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action
@@ -247,6 +309,10 @@ where
         Error::Waiting(what) => {
             tracing::debug!(object = %obj.meta().name.clone().unwrap_or_default(), %what, "waiting");
             Action::requeue(Duration::from_secs(1))
+        }
+        Error::Blocked(what) => {
+            tracing::info!(object = %obj.meta().name.clone().unwrap_or_default(), %what, "deletion blocked");
+            Action::requeue(Duration::from_secs(5))
         }
         Error::Conflict(what) => {
             tracing::debug!(object = %obj.meta().name.clone().unwrap_or_default(), %what, "stale cache; retrying");
@@ -271,10 +337,7 @@ fn log_result<K: Resource, E1: std::fmt::Display, E2: std::fmt::Display>(
 }
 
 /// An object that passes the CRD schema but not the operator's types: reported, never fatal.
-pub(crate) async fn report_invalid<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    invalid: &InvalidObject,
-) {
+pub(crate) async fn report_invalid<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &InvalidObject) {
     let name = invalid.metadata.name.clone().unwrap_or_default();
     tracing::warn!(kind = %K::kind(&()), %name, error = %invalid.error, "invalid object skipped");
     let reference = k8s_openapi::api::core::v1::ObjectReference {
@@ -285,15 +348,7 @@ pub(crate) async fn report_invalid<K: Resource<DynamicType = ()>>(
         ..Default::default()
     };
     let note = format!("the operator cannot read this object: {}", invalid.error);
-    publish(
-        ctx,
-        &reference,
-        EventType::Warning,
-        "InvalidSpec",
-        "Reconcile",
-        note,
-    )
-    .await;
+    publish(ctx, &reference, EventType::Warning, "InvalidSpec", "Reconcile", note).await;
 }
 
 /// Publishes an Event. kube's recorder folds events with the same type, reason and action into
@@ -314,10 +369,25 @@ pub(crate) async fn publish(
         type_,
         reason: reason.into(),
         action: format!("{action}/{:08x}", hasher.finish() as u32),
-        note: Some(note),
+        note: Some(truncate(note, MAX_EVENT_NOTE)),
         secondary: None,
     };
     if let Err(err) = ctx.recorder.publish(&event, reference).await {
         tracing::warn!(object = ?reference.name, %reason, error = %err, "publishing event failed");
     }
+}
+
+/// The API server refuses event notes over 1 kB.
+const MAX_EVENT_NOTE: usize = 1024;
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max - 3;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }

@@ -4,18 +4,21 @@
 use super::apply::{apply, apply_status, delete_if_exists};
 use super::conditions;
 use super::context::Context;
-use crate::api::{
-    CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition,
-};
+use crate::api::Team;
+use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::error::{Error, Result};
-use crate::tenancy::labels::{ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, home_namespace};
+use crate::tenancy::labels::{
+    ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, QUOTA_NAME, QUOTA_SHARE_ANNOTATION, TEAM_OBJECT, home_namespace,
+};
 use crate::tenancy::plan::{effective_plan, usage, user_count};
 use crate::tenancy::{DesiredTenant, Tenant, desired_tenant};
+use crate::tenancy::{quota, teams};
 use futures::future::try_join_all;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
@@ -23,6 +26,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,10 +35,7 @@ const RESYNC: Duration = Duration::from_secs(30 * 60);
 /// Re-check of a blocked tenant (slug held by another organization).
 const BLOCKED_RECHECK: Duration = Duration::from_secs(60);
 
-pub async fn reconcile(
-    guard: Arc<DeserializeGuard<Organization>>,
-    ctx: Arc<Context>,
-) -> Result<Action> {
+pub async fn reconcile(guard: Arc<DeserializeGuard<Organization>>, ctx: Arc<Context>) -> Result<Action> {
     let org = match &guard.0 {
         Ok(org) => org.clone(),
         Err(invalid) => {
@@ -70,13 +71,7 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
             org.spec.slug
         );
         let ready = conditions::new(CONDITION_READY, false, "SlugConflict", message, generation);
-        let outcome = Outcome {
-            ready,
-            phase: Phase::Provisioning,
-            plan: None,
-            desired: None,
-            extra: vec![],
-        };
+        let outcome = Outcome { ready, phase: Phase::Provisioning, plan: None, desired: None, extra: vec![] };
         write_status(org, ctx, outcome).await?;
         return Ok(Action::requeue(BLOCKED_RECHECK));
     }
@@ -93,86 +88,56 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
             choice.plan
         );
         let ready = conditions::new(CONDITION_READY, false, "PlanNotFound", message, generation);
-        let outcome = Outcome {
-            ready,
-            phase: current_phase(org),
-            plan: None,
-            desired: None,
-            extra: vec![],
-        };
+        let outcome = Outcome { ready, phase: current_phase(org), plan: None, desired: None, extra: vec![] };
         write_status(org, ctx, outcome).await?;
         // A Plan or Subscription change triggers the next attempt through the watches.
         return Ok(Action::requeue(RESYNC));
     };
 
     let suspended = org.spec.suspended;
-    let tenant = Tenant {
-        org,
-        plan_name: &choice.plan,
-        plan: &plan,
-        suspended,
-        settings: &ctx.settings,
-    };
+    let home = home_namespace(&org.spec.slug);
+    let all_teams = ctx.valid_teams();
+    let live_teams: Vec<&Team> = all_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()).collect();
+    let index = teams::index(&org.name_any(), live_teams.iter().copied());
+    let (claims, placements) =
+        teams::quota_claims(&home, &org.spec.slug, &index, plan.spec.limits.teams, ctx.settings.max_team_depth);
+    let allocation = quota::allocate(&claims);
+    let home_share_ppm = allocation.shares.get(&home).copied().unwrap_or(quota::WHOLE);
+    let tenant =
+        Tenant { org, plan_name: &choice.plan, plan: &plan, suspended, settings: &ctx.settings, home_share_ppm };
     let desired = desired_tenant(&tenant);
-    if let Err(err) = apply_tenant(&desired, ctx).await {
+    let applied = async {
+        apply_tenant(&desired, ctx).await?;
+        apply_quotas(&tenant, &desired, &placements, &allocation, ctx).await
+    };
+    if let Err(err) = applied.await {
         let message = format!("applying the tenant's objects failed (will retry): {err}");
         let ready = conditions::new(CONDITION_READY, false, "ApplyFailed", message, generation);
-        let outcome = Outcome {
-            ready,
-            phase: current_phase(org),
-            plan: Some(choice.plan),
-            desired: None,
-            extra: vec![],
-        };
+        let outcome =
+            Outcome { ready, phase: current_phase(org), plan: Some(choice.plan), desired: None, extra: vec![] };
         write_status(org, ctx, outcome).await?;
         return Err(err);
     }
 
-    let (used, exceeded) = usage(&plan, user_count(org), 0, 1);
+    let team_count = index.len() as i32;
+    let (used, exceeded) = usage(&plan, user_count(org), team_count, 1 + placements.len() as i32);
     let mut extra = vec![if exceeded.is_empty() {
-        conditions::new(
-            "WithinLimits",
-            true,
-            "WithinLimits",
-            format!("usage within plan {}", choice.plan),
-            generation,
-        )
+        conditions::new("WithinLimits", true, "WithinLimits", format!("usage within plan {}", choice.plan), generation)
     } else {
-        conditions::new(
-            "WithinLimits",
-            false,
-            "LimitExceeded",
-            exceeded.join("; "),
-            generation,
-        )
+        conditions::new("WithinLimits", false, "LimitExceeded", exceeded.join("; "), generation)
     }];
     let mut warnings = choice.warnings.clone();
     warnings.extend(desired.warnings.iter().cloned());
     extra.push(if warnings.is_empty() {
-        conditions::new(
-            "SpecHonored",
-            true,
-            "AllFieldsApplied",
-            "every field of the spec is applied",
-            generation,
-        )
+        conditions::new("SpecHonored", true, "AllFieldsApplied", "every field of the spec is applied", generation)
     } else {
-        conditions::new(
-            "SpecHonored",
-            false,
-            "FieldsIgnored",
-            warnings.join("; "),
-            generation,
-        )
+        conditions::new("SpecHonored", false, "FieldsIgnored", warnings.join("; "), generation)
     });
     let (phase, reason, message) = if suspended {
         (
             Phase::Suspended,
             "Suspended",
-            format!(
-                "tenant suspended: no new pods start, {} shows the suspended page, data is kept",
-                desired.url
-            ),
+            format!("tenant suspended: no new pods start, {} shows the suspended page, data is kept", desired.url),
         )
     } else {
         (
@@ -180,24 +145,13 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
             "Provisioned",
             format!(
                 "tenant provisioned in namespace {} on plan {}",
-                desired
-                    .namespace
-                    .metadata
-                    .name
-                    .as_deref()
-                    .unwrap_or_default(),
+                desired.namespace.metadata.name.as_deref().unwrap_or_default(),
                 choice.plan
             ),
         )
     };
     let ready = conditions::new(CONDITION_READY, true, reason, message, generation);
-    let outcome = Outcome {
-        ready,
-        phase,
-        plan: Some(choice.plan),
-        desired: Some(desired),
-        extra,
-    };
+    let outcome = Outcome { ready, phase, plan: Some(choice.plan), desired: Some(desired), extra };
     write_status_with_usage(org, ctx, outcome, Some(used)).await?;
     Ok(Action::requeue(RESYNC))
 }
@@ -206,40 +160,72 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
 async fn apply_tenant(desired: &DesiredTenant, ctx: &Context) -> Result<()> {
     let client = &ctx.client;
     apply(&Api::<Namespace>::all(client.clone()), &desired.namespace).await?;
-    let ns = desired
-        .namespace
-        .metadata
-        .name
-        .as_deref()
-        .unwrap_or_default();
+    let ns = desired.namespace.metadata.name.as_deref().unwrap_or_default();
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
     let stale: Vec<&String> = desired
         .absent_bindings
         .iter()
-        .filter(|name| {
-            ctx.role_bindings
-                .get(&ObjectRef::new(name).within(ns))
-                .is_some()
-        })
+        .filter(|name| ctx.role_bindings.get(&ObjectRef::new(name).within(ns)).is_some())
         .collect();
-    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), ns);
     let limit_ranges: Api<LimitRange> = Api::namespaced(client.clone(), ns);
     let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
     tokio::try_join!(
-        apply(&quotas, &desired.quota),
         apply(&limit_ranges, &desired.limit_range),
         apply(&network_policies, &desired.network_policy),
         apply(&services, &desired.suspended_service),
         apply(&ingresses, &desired.ingress),
         try_join_all(desired.bindings.iter().map(|b| apply(&bindings, b))),
-        try_join_all(
-            stale
-                .into_iter()
-                .map(|name| delete_if_exists(&bindings, name))
-        ),
+        try_join_all(stale.into_iter().map(|name| delete_if_exists(&bindings, name))),
     )?;
+    Ok(())
+}
+
+/// The quotas of the home namespace and of every provisioned team namespace, from one
+/// allocation. Quotas that shrink are applied before those that grow, so the namespaces never
+/// hold more than the plan together, at any moment.
+async fn apply_quotas(
+    tenant: &Tenant<'_>,
+    desired: &DesiredTenant,
+    placements: &BTreeMap<String, teams::Placement>,
+    allocation: &quota::Allocation,
+    ctx: &Context,
+) -> Result<()> {
+    let mut wanted = vec![(desired.quota.clone(), tenant.home_share_ppm)];
+    for (team, placement) in placements {
+        let ns = &placement.namespace;
+        // The Team controller creates the namespace (with a zero quota); until then, nothing to size.
+        if ctx.namespaces.get(&ObjectRef::new(ns)).is_none() {
+            continue;
+        }
+        let share = allocation.shares.get(ns).copied().unwrap_or(0);
+        let mut labels = tenant.labels();
+        labels.insert(TEAM_OBJECT.into(), team.clone());
+        let meta = ObjectMeta {
+            name: Some(QUOTA_NAME.into()),
+            namespace: Some(ns.clone()),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        wanted.push((quota::resource_quota(tenant, meta, share), share));
+    }
+    let current_share = |q: &ResourceQuota| {
+        let ns = q.metadata.namespace.clone().unwrap_or_default();
+        ctx.quotas
+            .get(&ObjectRef::new(QUOTA_NAME).within(&ns))
+            .and_then(|meta| meta.annotations().get(QUOTA_SHARE_ANNOTATION).and_then(|v| v.parse::<i64>().ok()))
+            .unwrap_or(0)
+    };
+    let (shrinking, growing): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(q, share)| *share < current_share(q));
+    for phase in [shrinking, growing] {
+        try_join_all(phase.iter().map(|(q, _)| {
+            let api: Api<ResourceQuota> =
+                Api::namespaced(ctx.client.clone(), q.metadata.namespace.as_deref().unwrap_or_default());
+            async move { apply(&api, q).await }
+        }))
+        .await?;
+    }
     Ok(())
 }
 
@@ -251,30 +237,21 @@ fn slug_holder(org: &Organization, ctx: &Context) -> Option<String> {
     let older = ctx
         .valid_organizations()
         .into_iter()
-        .filter(|o| {
-            o.name_any() != name
-                && o.spec.slug == org.spec.slug
-                && o.metadata.deletion_timestamp.is_none()
-        })
+        .filter(|o| o.name_any() != name && o.spec.slug == org.spec.slug && o.metadata.deletion_timestamp.is_none())
         .filter(|o| key(o) < key(org))
         .map(|o| o.name_any())
         .next();
     if older.is_some() {
         return older;
     }
-    let ns = ctx
-        .namespaces
-        .get(&ObjectRef::new(&home_namespace(&org.spec.slug)))?;
+    let ns = ctx.namespaces.get(&ObjectRef::new(&home_namespace(&org.spec.slug)))?;
     let owner = ns.labels().get(ORGANIZATION_OBJECT)?.clone();
     let owner_exists = ctx.organizations.get(&ObjectRef::new(&owner)).is_some();
     (owner != name && owner_exists).then_some(owner)
 }
 
 fn current_phase(org: &Organization) -> Phase {
-    org.status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .unwrap_or_default()
+    org.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
 }
 
 async fn write_status(org: &Organization, ctx: &Context, outcome: Outcome) -> Result<()> {
@@ -306,16 +283,8 @@ async fn write_status_with_usage(
             .as_ref()
             .and_then(|d| d.namespace.metadata.name.clone())
             .or(previous.namespace.clone()),
-        url: outcome
-            .desired
-            .as_ref()
-            .map(|d| d.url.clone())
-            .or(previous.url.clone()),
-        hosts: outcome
-            .desired
-            .as_ref()
-            .map(|d| d.hosts.clone())
-            .unwrap_or(previous.hosts.clone()),
+        url: outcome.desired.as_ref().map(|d| d.url.clone()).or(previous.url.clone()),
+        hosts: outcome.desired.as_ref().map(|d| d.hosts.clone()).unwrap_or(previous.hosts.clone()),
         usage,
         conditions: conditions::merge(&previous.conditions, desired_conditions),
         observed_generation: org.metadata.generation,
@@ -340,18 +309,11 @@ async fn publish_transitions(
     after: &OrganizationStatus,
 ) {
     let reason_of = |s: &OrganizationStatus| {
-        condition(&s.conditions, CONDITION_READY)
-            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+        condition(&s.conditions, CONDITION_READY).map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     };
     let mut events = Vec::new();
-    if let Some((status, reason, message)) =
-        reason_of(after).filter(|now| Some(now) != reason_of(before).as_ref())
-    {
-        let type_ = if status == "True" {
-            EventType::Normal
-        } else {
-            EventType::Warning
-        };
+    if let Some((status, reason, message)) = reason_of(after).filter(|now| Some(now) != reason_of(before).as_ref()) {
+        let type_ = if status == "True" { EventType::Normal } else { EventType::Warning };
         events.push((type_, reason, message));
     }
     if let (Some(old), Some(new)) = (&before.effective_plan, &after.effective_plan)
@@ -363,16 +325,10 @@ async fn publish_transitions(
             format!("plan changed from {old} to {new}; quota re-mapped"),
         ));
     }
-    if let Some(limits) =
-        condition(&after.conditions, "WithinLimits").filter(|c| c.status == "False")
-        && condition(&before.conditions, "WithinLimits").map(|c| &c.message)
-            != Some(&limits.message)
+    if let Some(limits) = condition(&after.conditions, "WithinLimits").filter(|c| c.status == "False")
+        && condition(&before.conditions, "WithinLimits").map(|c| &c.message) != Some(&limits.message)
     {
-        events.push((
-            EventType::Warning,
-            "LimitExceeded".into(),
-            limits.message.clone(),
-        ));
+        events.push((EventType::Warning, "LimitExceeded".into(), limits.message.clone()));
     }
     let reference = org.object_ref(&());
     for (type_, reason, note) in events {
@@ -380,33 +336,19 @@ async fn publish_transitions(
     }
 }
 
-/// Deletion: Retain keeps the namespaces and their data and removes the access bindings;
-/// Delete removes the namespaces and waits until they are gone. Only objects labelled for this
-/// Organization are touched.
+/// Deletion: Retain keeps the namespaces (home and teams) and their data and removes the
+/// access bindings; Delete removes the namespaces and waits until they are gone. The
+/// organization's Team objects go too. Only objects labelled for this Organization are touched.
 async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
     let name = org.name_any();
-    let ns_name = home_namespace(&org.spec.slug);
-    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let owned = namespaces
-        .get_opt(&ns_name)
-        .await?
-        .filter(|ns| ns.labels().get(ORGANIZATION_OBJECT) == Some(&name));
     let reference = org.object_ref(&());
     if crd_is_being_removed(ctx).await? {
         // Uninstalling or re-installing the CRDs deletes every Organization. That must never
         // cost a tenant its namespaces or access: keep everything for re-adoption.
         let note = format!(
-            "the Organization CRD is being removed: namespace {ns_name}, its data and access are kept and re-adopted when the Organization returns"
+            "the Organization CRD is being removed: the namespaces of {name}, their data and access are kept and re-adopted when the Organization returns"
         );
-        super::publish(
-            ctx,
-            &reference,
-            EventType::Warning,
-            "CRDRemoved",
-            "Delete",
-            note,
-        )
-        .await;
+        super::publish(ctx, &reference, EventType::Warning, "CRDRemoved", "Delete", note).await;
         return Ok(Action::await_change());
     }
     if current_phase(org) != Phase::Terminating {
@@ -417,56 +359,53 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
         });
         apply_status(&Api::<Organization>::all(ctx.client.clone()), &name, body).await?;
     }
-    match (org.spec.deletion_policy, owned) {
-        (_, None) => Ok(Action::await_change()),
-        (DeletionPolicy::Retain, Some(_)) => {
-            let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns_name);
-            let selector = format!("{ORGANIZATION_OBJECT}={name}");
-            let params = ListParams::default().labels(&selector);
-            bindings
-                .delete_collection(&DeleteParams::default(), &params)
-                .await?;
-            let note = format!(
-                "namespace {ns_name} and its data kept (deletionPolicy Retain); access bindings removed"
-            );
-            super::publish(
-                ctx,
-                &reference,
-                EventType::Normal,
-                "Retained",
-                "Delete",
-                note,
-            )
-            .await;
-            Ok(Action::await_change())
-        }
-        (DeletionPolicy::Delete, Some(ns)) => {
-            if ns.metadata.deletion_timestamp.is_none() {
-                delete_if_exists(&namespaces, &ns_name).await?;
-                let note = format!("deleting namespace {ns_name} (deletionPolicy Delete)");
-                super::publish(
-                    ctx,
-                    &reference,
-                    EventType::Normal,
-                    "Deleting",
-                    "Delete",
-                    note,
-                )
-                .await;
+
+    let teams_api: Api<Team> = Api::all(ctx.client.clone());
+    let own_teams: Vec<Team> = ctx.valid_teams().into_iter().filter(|t| t.spec.organization == name).collect();
+    for team in own_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()) {
+        delete_if_exists(&teams_api, &team.name_any()).await?;
+    }
+    if !own_teams.is_empty() {
+        // Their finalizers see the organization terminating and leave the namespaces to us.
+        return Err(Error::Waiting(format!("{} teams of {name} are being deleted", own_teams.len())));
+    }
+
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let selector = teams::organization_selector(&org.spec.slug, &name);
+    let owned = namespaces.list(&ListParams::default().labels(&selector)).await?.items;
+    match org.spec.deletion_policy {
+        DeletionPolicy::Retain => {
+            for ns in &owned {
+                let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns.name_any());
+                let params = ListParams::default().labels(&format!("{ORGANIZATION_OBJECT}={name}"));
+                bindings.delete_collection(&DeleteParams::default(), &params).await?;
             }
-            Err(Error::Waiting(format!(
-                "namespace {ns_name} is terminating"
-            )))
+            if !owned.is_empty() {
+                let kept: Vec<String> = owned.iter().map(|n| n.name_any()).collect();
+                let note = format!(
+                    "namespaces {} and their data kept (deletionPolicy Retain); access bindings removed",
+                    kept.join(", ")
+                );
+                super::publish(ctx, &reference, EventType::Normal, "Retained", "Delete", note).await;
+            }
+        }
+        DeletionPolicy::Delete => {
+            for ns in owned.iter().filter(|ns| ns.metadata.deletion_timestamp.is_none()) {
+                delete_if_exists(&namespaces, &ns.name_any()).await?;
+                let note = format!("deleting namespace {} (deletionPolicy Delete)", ns.name_any());
+                super::publish(ctx, &reference, EventType::Normal, "Deleting", "Delete", note).await;
+            }
+            if !owned.is_empty() {
+                return Err(Error::Waiting(format!("{} namespaces of {name} are terminating", owned.len())));
+            }
         }
     }
+    Ok(Action::await_change())
 }
 
 async fn crd_is_being_removed(ctx: &Context) -> Result<bool> {
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
     let name = format!("{}.{}", Organization::plural(&()), Organization::group(&()));
-    Ok(crds
-        .get_opt(&name)
-        .await?
-        .is_none_or(|crd| crd.metadata.deletion_timestamp.is_some()))
+    Ok(crds.get_opt(&name).await?.is_none_or(|crd| crd.metadata.deletion_timestamp.is_some()))
 }

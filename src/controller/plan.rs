@@ -19,11 +19,7 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Plan>>, ctx: Arc<Context>) ->
         }
     };
     let previous = plan.status.clone().unwrap_or_default();
-    let billing = if plan.spec.internal {
-        "internal, never billed"
-    } else {
-        "billable"
-    };
+    let billing = if plan.spec.internal { "internal, never billed" } else { "billable" };
     let ready = conditions::new(
         CONDITION_READY,
         true,
@@ -42,12 +38,7 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Plan>>, ctx: Arc<Context>) ->
             "kind": Plan::kind(&()),
             "status": status,
         });
-        apply_status(
-            &Api::<Plan>::all(ctx.client.clone()),
-            &plan.name_any(),
-            body,
-        )
-        .await?;
+        apply_status(&Api::<Plan>::all(ctx.client.clone()), &plan.name_any(), body).await?;
     }
     Ok(Action::await_change())
 }

@@ -12,10 +12,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 
-pub async fn reconcile(
-    guard: Arc<DeserializeGuard<Subscription>>,
-    ctx: Arc<Context>,
-) -> Result<Action> {
+pub async fn reconcile(guard: Arc<DeserializeGuard<Subscription>>, ctx: Arc<Context>) -> Result<Action> {
     let sub = match &guard.0 {
         Ok(sub) => sub,
         Err(invalid) => {
@@ -24,10 +21,7 @@ pub async fn reconcile(
         }
     };
     let generation = sub.metadata.generation;
-    let org_exists = ctx
-        .organizations
-        .get(&ObjectRef::new(&sub.spec.organization))
-        .is_some();
+    let org_exists = ctx.organizations.get(&ObjectRef::new(&sub.spec.organization)).is_some();
     let plan_exists = ctx.plan(&sub.spec.plan).is_some();
     let ready = match (org_exists, plan_exists) {
         (false, _) => conditions::new(
@@ -44,20 +38,14 @@ pub async fn reconcile(
             CONDITION_READY,
             false,
             "PlanNotFound",
-            format!(
-                "spec.plan {:?} does not exist: choose one of `kubectl get plans`",
-                sub.spec.plan
-            ),
+            format!("spec.plan {:?} does not exist: choose one of `kubectl get plans`", sub.spec.plan),
             generation,
         ),
         (true, true) => conditions::new(
             CONDITION_READY,
             true,
             "PlanApplied",
-            format!(
-                "organization {} is on plan {}",
-                sub.spec.organization, sub.spec.plan
-            ),
+            format!("organization {} is on plan {}", sub.spec.organization, sub.spec.plan),
             generation,
         ),
     };
@@ -80,12 +68,7 @@ pub async fn reconcile(
             "kind": Subscription::kind(&()),
             "status": status,
         });
-        apply_status(
-            &Api::<Subscription>::all(ctx.client.clone()),
-            &sub.name_any(),
-            body,
-        )
-        .await?;
+        apply_status(&Api::<Subscription>::all(ctx.client.clone()), &sub.name_any(), body).await?;
     }
     Ok(Action::await_change())
 }

@@ -6,8 +6,8 @@ use super::labels::{INGRESS_NAME, SUSPENDED_SERVICE_NAME, TENANT_ANNOTATION};
 use super::network::allowed_cidrs;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTLS, ServiceBackendPort,
 };
 use std::collections::BTreeMap;
 
@@ -31,19 +31,13 @@ pub fn ingress(tenant: &Tenant, warnings: &mut Vec<String>) -> (Ingress, Vec<Str
     } else {
         match &spec.backend {
             Some(backend) => (backend.service.clone(), backend.port),
-            None => (
-                settings.default_backend_service.clone(),
-                settings.default_backend_port,
-            ),
+            None => (settings.default_backend_service.clone(), settings.default_backend_port),
         }
     };
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: service,
-            port: Some(ServiceBackendPort {
-                number: Some(port),
-                name: None,
-            }),
+            port: Some(ServiceBackendPort { number: Some(port), name: None }),
         }),
         resource: None,
     };
@@ -61,23 +55,16 @@ pub fn ingress(tenant: &Tenant, warnings: &mut Vec<String>) -> (Ingress, Vec<Str
         })
         .collect();
 
-    let mut annotations =
-        BTreeMap::from([(TENANT_ANNOTATION.to_string(), tenant.slug().to_string())]);
+    let mut annotations = BTreeMap::from([(TENANT_ANNOTATION.to_string(), tenant.slug().to_string())]);
     let cidrs = allowed_cidrs(tenant);
     if !cidrs.is_empty() {
-        annotations.insert(
-            "nginx.ingress.kubernetes.io/whitelist-source-range".into(),
-            cidrs.join(","),
-        );
+        annotations.insert("nginx.ingress.kubernetes.io/whitelist-source-range".into(), cidrs.join(","));
     }
     let tls = spec.tls.then(|| {
         if let Some(issuer) = &settings.cluster_issuer {
             annotations.insert("cert-manager.io/cluster-issuer".into(), issuer.clone());
         }
-        vec![IngressTLS {
-            hosts: Some(hosts.clone()),
-            secret_name: Some(format!("{}-tls", tenant.slug())),
-        }]
+        vec![IngressTLS { hosts: Some(hosts.clone()), secret_name: Some(format!("{}-tls", tenant.slug())) }]
     });
     let mut metadata = tenant.meta(INGRESS_NAME);
     metadata.annotations = Some(annotations);

@@ -8,12 +8,18 @@ pub const MANAGED: &str = "atlantiplex.io/managed";
 pub const ORGANIZATION: &str = "atlantiplex.io/organization";
 /// The Organization object's metadata.name (what a change maps back to).
 pub const ORGANIZATION_OBJECT: &str = "atlantiplex.io/organization-object";
+/// The Team object's metadata.name, on a team namespace and its objects.
+pub const TEAM_OBJECT: &str = "atlantiplex.io/team-object";
 /// `home` for an organization's own namespace, `team` for a team's.
 pub const NAMESPACE_KIND: &str = "atlantiplex.io/namespace-kind";
 pub const TENANT_ANNOTATION: &str = "atlantiplex.io/tenant";
 
 pub const FIELD_MANAGER: &str = "atlantiplex-operator";
 pub const ORGANIZATION_FINALIZER: &str = "atlantiplex.io/organization-cleanup";
+pub const TEAM_FINALIZER: &str = "atlantiplex.io/team-cleanup";
+/// On each ResourceQuota: the namespace's share of the plan in parts per million, so the next
+/// re-allocation knows which quotas shrink (applied first) and which grow.
+pub const QUOTA_SHARE_ANNOTATION: &str = "atlantiplex.io/quota-share-ppm";
 
 pub const QUOTA_NAME: &str = "atlantiplex-quota";
 pub const LIMIT_RANGE_NAME: &str = "atlantiplex-limits";
@@ -24,6 +30,12 @@ pub const BINDING_PREFIX: &str = "atlantiplex-";
 
 pub fn home_namespace(slug: &str) -> String {
     format!("org-{slug}")
+}
+
+/// `<slug>--<team>`: slugs never contain `--`, so no two teams of any organizations collide,
+/// and no team namespace looks like a home namespace.
+pub fn team_namespace(slug: &str, team_short_name: &str) -> String {
+    format!("{slug}--{team_short_name}")
 }
 
 /// Labels on every object managed for an organization.

@@ -5,8 +5,10 @@ mod ingress;
 pub mod labels;
 mod network;
 pub mod plan;
-mod quota;
+pub mod quantity;
+pub mod quota;
 mod rbac;
+pub mod teams;
 
 use crate::api::{Organization, Plan};
 use crate::settings::Settings;
@@ -44,6 +46,8 @@ pub struct Tenant<'a> {
     pub plan: &'a Plan,
     /// Suspended by hand or by dunning.
     pub suspended: bool,
+    /// The home namespace's share of the plan's quota (parts per million, see `quota::allocate`).
+    pub home_share_ppm: i64,
     pub settings: &'a Settings,
 }
 
@@ -79,14 +83,10 @@ pub fn desired_tenant(tenant: &Tenant) -> DesiredTenant {
     let mut warnings = Vec::new();
     let (bindings, absent_bindings) = rbac::bindings(tenant, &mut warnings);
     let (ingress, hosts) = ingress::ingress(tenant, &mut warnings);
-    let scheme = if tenant.org.spec.ingress.as_ref().is_some_and(|i| i.tls) {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if tenant.org.spec.ingress.as_ref().is_some_and(|i| i.tls) { "https" } else { "http" };
     DesiredTenant {
         namespace: namespace(tenant),
-        quota: quota::resource_quota(tenant),
+        quota: quota::resource_quota(tenant, tenant.meta(labels::QUOTA_NAME), tenant.home_share_ppm),
         limit_range: quota::limit_range(tenant),
         bindings,
         absent_bindings,
@@ -103,19 +103,15 @@ fn namespace(tenant: &Tenant) -> Namespace {
     let mut labels = tenant.labels();
     labels.insert(labels::NAMESPACE_KIND.into(), "home".into());
     // Tenants run untrusted workloads: the baseline Pod Security Standard blocks privilege.
-    labels.insert(
-        "pod-security.kubernetes.io/enforce".into(),
-        "baseline".into(),
-    );
+    labels.insert("pod-security.kubernetes.io/enforce".into(), "baseline".into());
     Namespace {
-        metadata: ObjectMeta {
-            name: Some(tenant.namespace()),
-            labels: Some(labels),
-            ..Default::default()
-        },
+        metadata: ObjectMeta { name: Some(tenant.namespace()), labels: Some(labels), ..Default::default() },
         ..Default::default()
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod team_tests;

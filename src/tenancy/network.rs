@@ -11,10 +11,7 @@ use std::collections::BTreeMap;
 
 pub fn network_policy(tenant: &Tenant, warnings: &mut Vec<String>) -> NetworkPolicy {
     let namespace_peer = |labels: BTreeMap<String, String>| NetworkPolicyPeer {
-        namespace_selector: Some(LabelSelector {
-            match_labels: Some(labels),
-            ..Default::default()
-        }),
+        namespace_selector: Some(LabelSelector { match_labels: Some(labels), ..Default::default() }),
         ..Default::default()
     };
     // Same tenant: the managed label too, so a namespace cannot join by labelling itself alone.
@@ -27,18 +24,10 @@ pub fn network_policy(tenant: &Tenant, warnings: &mut Vec<String>) -> NetworkPol
         tenant.settings.ingress_controller_namespace.clone(),
     )]);
     let mut rules = vec![NetworkPolicyIngressRule {
-        from: Some(vec![
-            namespace_peer(same_tenant),
-            namespace_peer(ingress_controller),
-        ]),
+        from: Some(vec![namespace_peer(same_tenant), namespace_peer(ingress_controller)]),
         ports: None,
     }];
-    let requested = tenant
-        .org
-        .spec
-        .security
-        .as_ref()
-        .is_some_and(|s| !s.ip_allow_list.is_empty());
+    let requested = tenant.org.spec.security.as_ref().is_some_and(|s| !s.ip_allow_list.is_empty());
     if requested && !tenant.plan.spec.features.ip_allow_list {
         warnings.push(format!(
             "spec.security.ipAllowList ignored: plan {} does not include IP allow-lists (upgrade to a plan with features.ipAllowList)",

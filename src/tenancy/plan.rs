@@ -25,20 +25,12 @@ pub fn effective_plan<'a>(
         .filter(|s| s.spec.organization == org_name && s.metadata.deletion_timestamp.is_none())
         .collect();
     mine.sort_by(|a, b| {
-        let key = |s: &Subscription| {
-            (
-                s.metadata.creation_timestamp.clone(),
-                s.metadata.name.clone(),
-            )
-        };
+        let key = |s: &Subscription| (s.metadata.creation_timestamp.clone(), s.metadata.name.clone());
         key(a).cmp(&key(b))
     });
     let mut warnings = Vec::new();
     if mine.len() > 1 {
-        let ignored: Vec<&str> = mine[1..]
-            .iter()
-            .filter_map(|s| s.metadata.name.as_deref())
-            .collect();
+        let ignored: Vec<&str> = mine[1..].iter().filter_map(|s| s.metadata.name.as_deref()).collect();
         warnings.push(format!(
             "organization has {} Subscriptions; using the oldest and ignoring {}: delete the extra ones",
             mine.len(),
@@ -46,28 +38,15 @@ pub fn effective_plan<'a>(
         ));
     }
     match mine.first() {
-        Some(sub) => PlanChoice {
-            plan: sub.spec.plan.clone(),
-            subscription: sub.metadata.name.clone(),
-            warnings,
-        },
-        None => PlanChoice {
-            plan: default_plan.to_string(),
-            subscription: None,
-            warnings,
-        },
+        Some(sub) => PlanChoice { plan: sub.spec.plan.clone(), subscription: sub.metadata.name.clone(), warnings },
+        None => PlanChoice { plan: default_plan.to_string(), subscription: None, warnings },
     }
 }
 
 /// Every distinct owner and member counts as one user (SSO groups are the identity provider's).
 pub fn user_count(org: &Organization) -> i32 {
-    let subjects: BTreeSet<_> = org
-        .spec
-        .owners
-        .iter()
-        .cloned()
-        .chain(org.spec.members.iter().map(|m| m.subject()))
-        .collect();
+    let subjects: BTreeSet<_> =
+        org.spec.owners.iter().cloned().chain(org.spec.members.iter().map(|m| m.subject())).collect();
     subjects.len() as i32
 }
 
@@ -90,12 +69,7 @@ pub fn usage(plan: &Plan, users: i32, teams: i32, namespaces: i32) -> (Usage, Ve
     };
     check("users", users, limits.users, "remove");
     check("teams", teams, limits.teams, "delete");
-    check(
-        "namespaces",
-        namespaces,
-        limits.namespaces,
-        "delete teams to free",
-    );
+    check("namespaces", namespaces, limits.namespaces, "delete teams to free");
     let usage = Usage {
         users: show(users, limits.users),
         teams: show(teams, limits.teams),

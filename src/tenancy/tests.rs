@@ -44,6 +44,7 @@ fn build(org: &Organization, plan_name: &str, suspended: bool) -> super::Desired
         plan: &plan,
         suspended,
         settings: &settings,
+        home_share_ppm: super::quota::WHOLE,
     })
 }
 
@@ -61,21 +62,10 @@ fn home_namespace_is_named_after_the_slug_and_labelled_for_ownership() {
     assert_eq!(labels[ORGANIZATION_OBJECT], "acme-object");
     assert_eq!(labels[NAMESPACE_KIND], "home");
     assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
-    assert!(
-        t.namespace.metadata.owner_references.is_none(),
-        "no ownerReferences: CRD removal must not GC tenants"
-    );
-    for meta in [
-        &t.quota.metadata,
-        &t.limit_range.metadata,
-        &t.network_policy.metadata,
-        &t.ingress.metadata,
-    ] {
+    assert!(t.namespace.metadata.owner_references.is_none(), "no ownerReferences: CRD removal must not GC tenants");
+    for meta in [&t.quota.metadata, &t.limit_range.metadata, &t.network_policy.metadata, &t.ingress.metadata] {
         assert_eq!(meta.namespace.as_deref(), Some("org-acme"));
-        assert_eq!(
-            meta.labels.as_ref().unwrap()[ORGANIZATION_OBJECT],
-            "acme-object"
-        );
+        assert_eq!(meta.labels.as_ref().unwrap()[ORGANIZATION_OBJECT], "acme-object");
         assert!(meta.owner_references.is_none());
     }
 }
@@ -88,11 +78,7 @@ fn free_plan_quota_and_limit_range() {
     assert_eq!(hard["requests.cpu"], q("2"));
     assert_eq!(hard["limits.memory"], q("8Gi"));
     assert_eq!(hard["pods"], q("20"));
-    assert_eq!(
-        hard["requests.storage"],
-        q("5Gi"),
-        "storage limit maps to requests.storage"
-    );
+    assert_eq!(hard["requests.storage"], q("5Gi"), "storage limit maps to requests.storage");
     let item = &t.limit_range.spec.unwrap().limits[0];
     assert_eq!(item.type_, "Container");
     assert_eq!(item.default.as_ref().unwrap()["cpu"], q("500m"));
@@ -101,20 +87,10 @@ fn free_plan_quota_and_limit_range() {
 
 #[test]
 fn professional_quota_is_larger_and_enterprise_has_no_storage_cap() {
-    let pro = build(&acme(), "professional", false)
-        .quota
-        .spec
-        .unwrap()
-        .hard
-        .unwrap();
+    let pro = build(&acme(), "professional", false).quota.spec.unwrap().hard.unwrap();
     assert_eq!(pro["pods"], q("200"));
     assert_eq!(pro["requests.storage"], q("500Gi"));
-    let ent = build(&acme(), "enterprise", false)
-        .quota
-        .spec
-        .unwrap()
-        .hard
-        .unwrap();
+    let ent = build(&acme(), "enterprise", false).quota.spec.unwrap().hard.unwrap();
     assert!(!ent.contains_key("requests.storage"));
     assert!(!ent.contains_key("pods"));
 }
@@ -126,11 +102,7 @@ fn suspension_cuts_pods_to_zero_and_routes_to_the_suspended_page() {
     assert_eq!(hard["pods"], q("0"));
     assert_eq!(hard["requests.storage"], q("500Gi"), "data is kept");
     let rules = t.ingress.spec.unwrap().rules.unwrap();
-    let backend = rules[0].http.as_ref().unwrap().paths[0]
-        .backend
-        .service
-        .clone()
-        .unwrap();
+    let backend = rules[0].http.as_ref().unwrap().paths[0].backend.service.clone().unwrap();
     assert_eq!(backend.name, SUSPENDED_SERVICE_NAME);
     assert_eq!(
         t.suspended_service.spec.unwrap().external_name.as_deref(),
@@ -141,75 +113,34 @@ fn suspension_cuts_pods_to_zero_and_routes_to_the_suspended_page() {
 #[test]
 fn one_binding_per_role_mapped_to_the_builtin_cluster_roles() {
     let t = build(&acme(), "free", false);
-    let by_name = |name: &str| {
-        t.bindings
-            .iter()
-            .find(|b| b.metadata.name.as_deref() == Some(name))
-            .unwrap()
-    };
+    let by_name = |name: &str| t.bindings.iter().find(|b| b.metadata.name.as_deref() == Some(name)).unwrap();
     let owner = by_name("atlantiplex-owner");
     assert_eq!(owner.role_ref.name, "admin");
-    let owners: Vec<_> = owner
-        .subjects
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|s| (s.kind.as_str(), s.name.as_str()))
-        .collect();
+    let owners: Vec<_> = owner.subjects.as_ref().unwrap().iter().map(|s| (s.kind.as_str(), s.name.as_str())).collect();
     assert_eq!(owners, [("User", "alice")]);
     assert_eq!(by_name("atlantiplex-admin").role_ref.name, "admin");
-    assert_eq!(
-        by_name("atlantiplex-admin").subjects.as_ref().unwrap()[0].kind,
-        "Group"
-    );
+    assert_eq!(by_name("atlantiplex-admin").subjects.as_ref().unwrap()[0].kind, "Group");
     let member = by_name("atlantiplex-member");
     assert_eq!(member.role_ref.name, "edit");
-    let members: Vec<_> = member
-        .subjects
-        .as_ref()
-        .unwrap()
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect();
+    let members: Vec<_> = member.subjects.as_ref().unwrap().iter().map(|s| s.name.as_str()).collect();
     assert_eq!(members, ["bob", "ci"]);
-    let sa = member
-        .subjects
-        .as_ref()
-        .unwrap()
-        .iter()
-        .find(|s| s.kind == "ServiceAccount")
-        .unwrap();
+    let sa = member.subjects.as_ref().unwrap().iter().find(|s| s.kind == "ServiceAccount").unwrap();
     assert_eq!(sa.namespace.as_deref(), Some("tools"));
     assert_eq!(by_name("atlantiplex-viewer").role_ref.name, "view");
-    assert!(t.absent_bindings.is_empty());
+    assert_eq!(t.absent_bindings, ["atlantiplex-teamadmin"], "TeamAdmin is granted on teams only");
 }
 
 #[test]
 fn a_subject_is_bound_once_at_its_strongest_role_and_empty_roles_are_removed() {
     let mut o = acme();
-    o.spec.members = vec![Member {
-        kind: SubjectKind::User,
-        name: "alice".into(),
-        namespace: None,
-        role: Role::Viewer,
-    }];
+    o.spec.members =
+        vec![Member { kind: SubjectKind::User, name: "alice".into(), namespace: None, role: Role::Viewer }];
     let t = build(&o, "free", false);
-    assert_eq!(
-        t.bindings.len(),
-        1,
-        "alice is an owner; her viewer grant is subsumed"
-    );
-    assert_eq!(
-        t.bindings[0].metadata.name.as_deref(),
-        Some("atlantiplex-owner")
-    );
+    assert_eq!(t.bindings.len(), 1, "alice is an owner; her viewer grant is subsumed");
+    assert_eq!(t.bindings[0].metadata.name.as_deref(), Some("atlantiplex-owner"));
     assert_eq!(
         t.absent_bindings,
-        [
-            "atlantiplex-admin",
-            "atlantiplex-member",
-            "atlantiplex-viewer"
-        ]
+        ["atlantiplex-admin", "atlantiplex-teamadmin", "atlantiplex-member", "atlantiplex-viewer"]
     );
 }
 
@@ -218,21 +149,11 @@ fn ingress_serves_the_subdomain_with_the_default_backend() {
     let t = build(&acme(), "free", false);
     assert_eq!(t.hosts, ["acme.atlantiplex.local"]);
     assert_eq!(t.url, "http://acme.atlantiplex.local");
-    assert_eq!(
-        t.ingress.metadata.annotations.as_ref().unwrap()[TENANT_ANNOTATION],
-        "acme"
-    );
+    assert_eq!(t.ingress.metadata.annotations.as_ref().unwrap()[TENANT_ANNOTATION], "acme");
     let spec = t.ingress.spec.unwrap();
     assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
-    let backend = spec.rules.unwrap()[0].http.as_ref().unwrap().paths[0]
-        .backend
-        .service
-        .clone()
-        .unwrap();
-    assert_eq!(
-        (backend.name.as_str(), backend.port.unwrap().number),
-        ("studio", Some(80))
-    );
+    let backend = spec.rules.unwrap()[0].http.as_ref().unwrap().paths[0].backend.service.clone().unwrap();
+    assert_eq!((backend.name.as_str(), backend.port.unwrap().number), ("studio", Some(80)));
     assert!(t.warnings.is_empty());
 }
 
@@ -255,34 +176,17 @@ spec:
 #[test]
 fn enterprise_features_custom_domains_tls_allow_list_and_sso() {
     let t = build(&globex(), "enterprise", false);
-    assert_eq!(
-        t.hosts,
-        ["globex.atlantiplex.local", "studio.globex.example"]
-    );
+    assert_eq!(t.hosts, ["globex.atlantiplex.local", "studio.globex.example"]);
     assert_eq!(t.url, "https://globex.atlantiplex.local");
     let spec = t.ingress.spec.clone().unwrap();
     let tls = &spec.tls.unwrap()[0];
     assert_eq!(tls.secret_name.as_deref(), Some("globex-tls"));
     assert_eq!(tls.hosts.as_ref().unwrap().len(), 2);
     let annotations = t.ingress.metadata.annotations.clone().unwrap();
-    assert_eq!(
-        annotations["nginx.ingress.kubernetes.io/whitelist-source-range"],
-        "203.0.113.0/24"
-    );
+    assert_eq!(annotations["nginx.ingress.kubernetes.io/whitelist-source-range"], "203.0.113.0/24");
     let rules = t.network_policy.spec.clone().unwrap().ingress.unwrap();
-    assert_eq!(
-        rules[1].from.as_ref().unwrap()[0]
-            .ip_block
-            .as_ref()
-            .unwrap()
-            .cidr,
-        "203.0.113.0/24"
-    );
-    let member = t
-        .bindings
-        .iter()
-        .find(|b| b.metadata.name.as_deref() == Some("atlantiplex-member"))
-        .unwrap();
+    assert_eq!(rules[1].from.as_ref().unwrap()[0].ip_block.as_ref().unwrap().cidr, "203.0.113.0/24");
+    let member = t.bindings.iter().find(|b| b.metadata.name.as_deref() == Some("atlantiplex-member")).unwrap();
     assert_eq!(member.subjects.as_ref().unwrap()[0].name, "globex:eng");
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
 }
@@ -291,22 +195,10 @@ fn enterprise_features_custom_domains_tls_allow_list_and_sso() {
 fn features_outside_the_plan_are_left_out_with_a_warning_naming_the_field() {
     let t = build(&globex(), "free", false);
     assert_eq!(t.hosts, ["globex.atlantiplex.local"]);
-    assert_eq!(
-        t.network_policy.spec.unwrap().ingress.unwrap().len(),
-        1,
-        "no ipBlock rule"
-    );
-    assert!(
-        t.bindings
-            .iter()
-            .all(|b| b.metadata.name.as_deref() != Some("atlantiplex-member"))
-    );
+    assert_eq!(t.network_policy.spec.unwrap().ingress.unwrap().len(), 1, "no ipBlock rule");
+    assert!(t.bindings.iter().all(|b| b.metadata.name.as_deref() != Some("atlantiplex-member")));
     let joined = t.warnings.join("\n");
-    for field in [
-        "spec.ingress.customDomains",
-        "spec.security.ipAllowList",
-        "spec.security.ssoGroupMappings",
-    ] {
+    for field in ["spec.ingress.customDomains", "spec.security.ipAllowList", "spec.security.ssoGroupMappings"] {
         assert!(joined.contains(field), "warning for {field} in {joined}");
     }
 }
@@ -317,20 +209,10 @@ fn network_policy_admits_only_the_tenant_and_the_ingress_controller() {
     let spec = t.network_policy.spec.unwrap();
     assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
     let peers = spec.ingress.unwrap()[0].from.clone().unwrap();
-    let same = peers[0]
-        .namespace_selector
-        .clone()
-        .unwrap()
-        .match_labels
-        .unwrap();
+    let same = peers[0].namespace_selector.clone().unwrap().match_labels.unwrap();
     assert_eq!(same[ORGANIZATION], "acme");
     assert_eq!(same[MANAGED], "true");
-    let ctrl = peers[1]
-        .namespace_selector
-        .clone()
-        .unwrap()
-        .match_labels
-        .unwrap();
+    let ctrl = peers[1].namespace_selector.clone().unwrap().match_labels.unwrap();
     assert_eq!(ctrl["kubernetes.io/metadata.name"], "ingress-nginx");
 }
 
@@ -348,39 +230,22 @@ fn effective_plan_is_free_without_a_subscription_and_the_oldest_subscription_oth
     let other = subscription("other", "globex", "enterprise", "2026-01-01T00:00:00Z");
     assert_eq!(effective_plan(&o, [&other], "free").plan, "free");
     let newer = subscription("newer", "acme-object", "starter", "2026-03-01T00:00:00Z");
-    let older = subscription(
-        "older",
-        "acme-object",
-        "professional",
-        "2026-02-01T00:00:00Z",
-    );
+    let older = subscription("older", "acme-object", "professional", "2026-02-01T00:00:00Z");
     let choice = effective_plan(&o, [&newer, &older, &other], "free");
     assert_eq!(choice.plan, "professional");
     assert_eq!(choice.subscription.as_deref(), Some("older"));
-    assert!(
-        choice.warnings[0].contains("ignoring newer"),
-        "{:?}",
-        choice.warnings
-    );
+    assert!(choice.warnings[0].contains("ignoring newer"), "{:?}", choice.warnings);
 }
 
 #[test]
 fn usage_reports_used_over_limit_and_names_the_fix() {
     let mut o = acme();
     assert_eq!(user_count(&o), 5);
-    o.spec.members.push(Member {
-        kind: SubjectKind::User,
-        name: "dave".into(),
-        namespace: None,
-        role: Role::Member,
-    });
+    o.spec.members.push(Member { kind: SubjectKind::User, name: "dave".into(), namespace: None, role: Role::Member });
     let (u, exceeded) = usage(&shipped_plan("free"), user_count(&o), 0, 1);
     assert_eq!(u.users, "6/5");
     assert_eq!(u.teams, "0/2");
-    assert_eq!(
-        exceeded,
-        ["6 users but plan free allows 5: remove 1 or upgrade the plan"]
-    );
+    assert_eq!(exceeded, ["6 users but plan free allows 5: remove 1 or upgrade the plan"]);
     let (u, exceeded) = usage(&shipped_plan("enterprise"), 600, 50, 51);
     assert_eq!(u.users, "600/unlimited");
     assert!(exceeded.is_empty());
@@ -388,8 +253,5 @@ fn usage_reports_used_over_limit_and_names_the_fix() {
 
 #[test]
 fn building_twice_gives_identical_objects() {
-    assert_eq!(
-        build(&globex(), "enterprise", false),
-        build(&globex(), "enterprise", false)
-    );
+    assert_eq!(build(&globex(), "enterprise", false), build(&globex(), "enterprise", false));
 }

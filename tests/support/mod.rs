@@ -28,12 +28,8 @@ pub fn cluster_with_operator() -> Harness {
     static OPERATOR: OnceLock<u32> = OnceLock::new();
     let harness = cluster();
     OPERATOR.get_or_init(|| {
-        devcluster::spawn_for_process_lifetime(
-            "atlantiplex-operator",
-            harness.operator_command(),
-            &harness.logs(),
-        )
-        .expect("operator starts")
+        devcluster::spawn_for_process_lifetime("atlantiplex-operator", harness.operator_command(), &harness.logs())
+            .expect("operator starts")
     });
     harness
 }
@@ -41,19 +37,8 @@ pub fn cluster_with_operator() -> Harness {
 impl Harness {
     fn install(&self) {
         self.kubectl_ok(&["apply", "--server-side", "-f", &format!("{ROOT}/crds/")]);
-        self.kubectl_ok(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=60s",
-        ]);
-        self.kubectl_ok(&[
-            "apply",
-            "--server-side",
-            "-f",
-            &format!("{ROOT}/examples/plans.yaml"),
-        ]);
+        self.kubectl_ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
+        self.kubectl_ok(&["apply", "--server-side", "-f", &format!("{ROOT}/examples/plans.yaml")]);
     }
 
     pub fn logs(&self) -> std::path::PathBuf {
@@ -75,21 +60,13 @@ impl Harness {
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        self.plane
-            .kubectl()
-            .args(args)
-            .output()
-            .expect("kubectl runs")
+        self.plane.kubectl().args(args).output().expect("kubectl runs")
     }
 
     /// kubectl that must succeed; returns stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -105,48 +82,29 @@ impl Harness {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(yaml.as_bytes())
-            .expect("write yaml");
+        child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
         child.wait_with_output().expect("kubectl finishes")
     }
 
     pub fn apply_ok(&self, yaml: &str) {
         let out = self.apply(yaml);
-        assert!(
-            out.status.success(),
-            "apply failed: {}\n{yaml}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "apply failed: {}\n{yaml}", String::from_utf8_lossy(&out.stderr));
     }
 
     /// Apply that must be refused; returns the error text.
     pub fn apply_err(&self, yaml: &str) -> String {
         let out = self.apply(yaml);
-        assert!(
-            !out.status.success(),
-            "apply should have been refused:\n{yaml}"
-        );
+        assert!(!out.status.success(), "apply should have been refused:\n{yaml}");
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
     pub fn wait_ready(&self, kind: &str, name: &str) {
-        self.kubectl_ok(&[
-            "wait",
-            "--for=condition=Ready",
-            &format!("{kind}/{name}"),
-            "--timeout=60s",
-        ]);
+        self.kubectl_ok(&["wait", "--for=condition=Ready", &format!("{kind}/{name}"), "--timeout=60s"]);
     }
 
     /// `kubectl auth can-i <verb> <resource> -n <ns> --as <user>`.
     pub fn can_i(&self, user: &str, verb: &str, resource: &str, namespace: &str) -> bool {
-        let out = self.kubectl(&[
-            "auth", "can-i", verb, resource, "-n", namespace, "--as", user,
-        ]);
+        let out = self.kubectl(&["auth", "can-i", verb, resource, "-n", namespace, "--as", user]);
         String::from_utf8_lossy(&out.stdout).trim() == "yes"
     }
 
@@ -167,10 +125,7 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

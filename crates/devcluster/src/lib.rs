@@ -42,14 +42,8 @@ impl Options {
     pub fn for_tests() -> Result<Self> {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("atlantiplex-devcluster-{}-{n}", std::process::id()));
-        Ok(Self {
-            dir,
-            tools_bin: tools_bin()?,
-            lifetime: Lifetime::Attached,
-            keep: false,
-        })
+        let dir = std::env::temp_dir().join(format!("atlantiplex-devcluster-{}-{n}", std::process::id()));
+        Ok(Self { dir, tools_bin: tools_bin()?, lifetime: Lifetime::Attached, keep: false })
     }
 }
 
@@ -60,18 +54,14 @@ pub fn tools_bin() -> Result<PathBuf> {
         None => {
             let cache = match std::env::var_os("ATLANTIPLEX_TOOLS_CACHE") {
                 Some(dir) => PathBuf::from(dir),
-                None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-                    .join(".cache/atlantiplex-tools"),
+                None => {
+                    PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cache/atlantiplex-tools")
+                }
             };
             cache.join("bin")
         }
     };
-    for tool in [
-        "etcd",
-        "kube-apiserver",
-        "kube-controller-manager",
-        "kubectl",
-    ] {
+    for tool in ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl"] {
         if !bin.join(tool).exists() {
             bail!(
                 "{} not found in {}: build the control plane first with `hack/build-tools.sh` (or `make tools`)",
@@ -115,16 +105,8 @@ impl ControlPlaneInfo {
         let cert = ca.client(user, groups)?;
         let dir = self.dir.join("users");
         std::fs::create_dir_all(&dir)?;
-        let safe_name: String = user
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe_name: String =
+            user.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
         let path = dir.join(format!("{safe_name}.kubeconfig"));
         kubeconfig::write(&path, &self.server, &ca.pair.cert_pem, user, &cert)?;
         Ok(path)
@@ -190,8 +172,7 @@ impl ControlPlane {
 
     async fn start_once(opts: &Options) -> Result<Self> {
         if opts.dir.exists() {
-            std::fs::remove_dir_all(&opts.dir)
-                .with_context(|| format!("clearing {}", opts.dir.display()))?;
+            std::fs::remove_dir_all(&opts.dir).with_context(|| format!("clearing {}", opts.dir.display()))?;
         }
         let pki_dir = opts.dir.join("pki");
         let log_dir = opts.dir.join("logs");
@@ -208,14 +189,7 @@ impl ControlPlane {
         ca.write(&pki_dir)?;
         let serving = ca.serving(
             "kube-apiserver",
-            &[
-                "localhost",
-                "127.0.0.1",
-                "10.96.0.1",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-            ],
+            &["localhost", "127.0.0.1", "10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
         )?;
         write_private(&pki_dir.join("apiserver.crt"), &serving.cert_pem)?;
         write_private(&pki_dir.join("apiserver.key"), &serving.key_pem)?;
@@ -224,13 +198,7 @@ impl ControlPlane {
         write_private(&pki_dir.join("sa.key"), &sa.key_pem)?;
         let admin = ca.client("atlantiplex-admin", &["system:masters"])?;
         let kubeconfig_path = opts.dir.join("kubeconfig");
-        kubeconfig::write(
-            &kubeconfig_path,
-            &server,
-            &ca.pair.cert_pem,
-            "atlantiplex-admin",
-            &admin,
-        )?;
+        kubeconfig::write(&kubeconfig_path, &server, &ca.pair.cert_pem, "atlantiplex-admin", &admin)?;
 
         let mut plane = Self {
             info: ControlPlaneInfo {
@@ -258,14 +226,10 @@ impl ControlPlane {
             "--unsafe-no-fsync",
             "--log-level=warn",
         ]);
-        plane
-            .procs
-            .push(Proc::spawn("etcd", etcd, &log_dir, opts.lifetime)?);
+        plane.procs.push(Proc::spawn("etcd", etcd, &log_dir, opts.lifetime)?);
         plane
             .wait_for("etcd accepting connections", |_| async move {
-                Ok(tokio::net::TcpStream::connect(("127.0.0.1", etcd_port))
-                    .await
-                    .is_ok())
+                Ok(tokio::net::TcpStream::connect(("127.0.0.1", etcd_port)).await.is_ok())
             })
             .await?;
 
@@ -290,33 +254,20 @@ impl ControlPlane {
             "--profiling=false",
             &format!("--cert-dir={}", pki_dir.join("generated").display()),
         ]);
-        plane.procs.push(Proc::spawn(
-            "kube-apiserver",
-            apiserver,
-            &log_dir,
-            opts.lifetime,
-        )?);
+        plane.procs.push(Proc::spawn("kube-apiserver", apiserver, &log_dir, opts.lifetime)?);
         plane
             .wait_for("kube-apiserver /readyz", |kubeconfig| async move {
                 let Ok(client) = client_from(&kubeconfig).await else {
                     return Ok(false);
                 };
                 let request = http::Request::get("/readyz").body(Vec::new())?;
-                Ok(client
-                    .request_text(request)
-                    .await
-                    .is_ok_and(|body| body.trim() == "ok"))
+                Ok(client.request_text(request).await.is_ok_and(|body| body.trim() == "ok"))
             })
             .await?;
         plane
             .wait_for("namespace default", |kubeconfig| async move {
                 let client = client_from(&kubeconfig).await?;
-                Ok(Api::<Namespace>::all(client)
-                    .get_opt("default")
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some())
+                Ok(Api::<Namespace>::all(client).get_opt("default").await.ok().flatten().is_some())
             })
             .await?;
 
@@ -333,21 +284,13 @@ impl ControlPlane {
             &format!("--root-ca-file={}", pki("ca.crt")),
             &format!("--service-account-private-key-file={}", pki("sa.key")),
         ]);
-        plane.procs.push(Proc::spawn(
-            "kube-controller-manager",
-            kcm,
-            &log_dir,
-            opts.lifetime,
-        )?);
+        plane.procs.push(Proc::spawn("kube-controller-manager", kcm, &log_dir, opts.lifetime)?);
         plane
-            .wait_for(
-                "kube-controller-manager (default service account)",
-                |kubeconfig| async move {
-                    let client = client_from(&kubeconfig).await?;
-                    let accounts = Api::<ServiceAccount>::namespaced(client, "default");
-                    Ok(accounts.get_opt("default").await.ok().flatten().is_some())
-                },
-            )
+            .wait_for("kube-controller-manager (default service account)", |kubeconfig| async move {
+                let client = client_from(&kubeconfig).await?;
+                let accounts = Api::<ServiceAccount>::namespaced(client, "default");
+                Ok(accounts.get_opt("default").await.ok().flatten().is_some())
+            })
             .await?;
         Ok(plane)
     }
@@ -368,10 +311,7 @@ impl ControlPlane {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
-                    "timed out after {START_TIMEOUT:?} waiting for {what}; logs in {}",
-                    log_dir.display()
-                );
+                bail!("timed out after {START_TIMEOUT:?} waiting for {what}; logs in {}", log_dir.display());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -10,12 +10,7 @@ use std::path::{Path, PathBuf};
 #[command(about = "A real local Kubernetes control plane as plain processes")]
 struct Cli {
     /// State directory: PKI, etcd data, logs, kubeconfig.
-    #[arg(
-        long,
-        global = true,
-        default_value = "target/cluster",
-        env = "DEVCLUSTER_DIR"
-    )]
+    #[arg(long, global = true, default_value = "target/cluster", env = "DEVCLUSTER_DIR")]
     dir: PathBuf,
     #[command(subcommand)]
     command: Cmd,
@@ -60,15 +55,12 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Status => {
-            let state = running(&dir)
-                .await
-                .context("control plane is not running")?;
+            let state = running(&dir).await.context("control plane is not running")?;
             println!("running: {} (pids {:?})", state.server, state.pids);
             Ok(())
         }
         Cmd::Kubeconfig { user, groups, out } => {
-            let state =
-                read_state(&dir).context("control plane is not running; run `make cluster-up`")?;
+            let state = read_state(&dir).context("control plane is not running; run `make cluster-up`")?;
             let info = info(&dir, &state)?;
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
             let minted = info.mint_kubeconfig(&user, &groups)?;
@@ -91,25 +83,14 @@ async fn up(dir: &Path) -> Result<()> {
         eprintln!("control plane already running at {}", state.server);
     } else {
         down(dir);
-        let opts = Options {
-            dir: dir.to_path_buf(),
-            tools_bin: tools_bin()?,
-            lifetime: Lifetime::Detached,
-            keep: true,
-        };
+        let opts =
+            Options { dir: dir.to_path_buf(), tools_bin: tools_bin()?, lifetime: Lifetime::Detached, keep: true };
         let started = std::time::Instant::now();
         let plane = ControlPlane::start(opts).await?;
-        let state = State {
-            server: plane.server.clone(),
-            pids: plane.pids(),
-        };
+        let state = State { server: plane.server.clone(), pids: plane.pids() };
         std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
         plane.into_detached();
-        eprintln!(
-            "control plane ready at {} in {:.1?}",
-            state.server,
-            started.elapsed()
-        );
+        eprintln!("control plane ready at {} in {:.1?}", state.server, started.elapsed());
     }
     println!("export KUBECONFIG={}", kubeconfig.display());
     Ok(())
@@ -131,20 +112,12 @@ fn info(dir: &Path, state: &State) -> Result<ControlPlaneInfo> {
 /// The recorded state, if every recorded process is alive and the apiserver answers /readyz.
 async fn running(dir: &Path) -> Option<State> {
     let state = read_state(dir)?;
-    if !state
-        .pids
-        .iter()
-        .all(|pid| devcluster::pid_alive(*pid as i32))
-    {
+    if !state.pids.iter().all(|pid| devcluster::pid_alive(*pid as i32)) {
         return None;
     }
     let client = client_from(&dir.join("kubeconfig")).await.ok()?;
     let request = http::Request::get("/readyz").body(Vec::new()).ok()?;
-    client
-        .request_text(request)
-        .await
-        .ok()
-        .filter(|body| body.trim() == "ok")?;
+    client.request_text(request).await.ok().filter(|body| body.trim() == "ok")?;
     Some(state)
 }
 

@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use std::path::Path;
 
@@ -27,20 +27,11 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name = dn("atlantiplex-devcluster-ca", &[]);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let cert = params.self_signed(&key)?;
-        let pair = CertPair {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        };
-        Ok(Self {
-            pair,
-            issuer: Issuer::new(params, key),
-        })
+        let pair = CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() };
+        Ok(Self { pair, issuer: Issuer::new(params, key) })
     }
 
     /// Reloads a CA written by [`Ca::write`], to mint more client certificates later.
@@ -49,10 +40,7 @@ impl Ca {
         let key_pem = std::fs::read_to_string(dir.join("ca.key")).context("reading ca.key")?;
         let key = KeyPair::from_pem(&key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)?;
-        Ok(Self {
-            pair: CertPair { cert_pem, key_pem },
-            issuer,
-        })
+        Ok(Self { pair: CertPair { cert_pem, key_pem }, issuer })
     }
 
     pub fn write(&self, dir: &Path) -> Result<()> {
@@ -62,14 +50,10 @@ impl Ca {
 
     /// A serving certificate valid for the given DNS names and IP addresses.
     pub fn serving(&self, common_name: &str, sans: &[&str]) -> Result<CertPair> {
-        let mut params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        let mut params = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
         params.distinguished_name = dn(common_name, &[]);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         self.sign(params)
     }
 
@@ -85,30 +69,21 @@ impl Ca {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = dn(user, groups);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         self.sign(params)
     }
 
     fn sign(&self, params: CertificateParams) -> Result<CertPair> {
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(CertPair {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 }
 
 /// The key pair the apiserver signs service-account tokens with (ECDSA P-256, ES256).
 pub fn service_account_keys() -> Result<CertPair> {
     let key = KeyPair::generate()?;
-    Ok(CertPair {
-        cert_pem: key.public_key_pem(),
-        key_pem: key.serialize_pem(),
-    })
+    Ok(CertPair { cert_pem: key.public_key_pem(), key_pem: key.serialize_pem() })
 }
 
 pub const MAX_CLIENT_CERT_GROUPS: usize = 2;

@@ -21,16 +21,9 @@ pub struct Proc {
 }
 
 impl Proc {
-    pub fn spawn(
-        name: &'static str,
-        mut cmd: Command,
-        log_dir: &Path,
-        lifetime: Lifetime,
-    ) -> Result<Self> {
+    pub fn spawn(name: &'static str, mut cmd: Command, log_dir: &Path, lifetime: Lifetime) -> Result<Self> {
         let log = File::create(log_dir.join(format!("{name}.log")))?;
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+        cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         match lifetime {
             Lifetime::Attached => {
                 // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -47,9 +40,7 @@ impl Proc {
                 cmd.process_group(0);
             }
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
+        let child = cmd.spawn().with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
         Ok(Self { name, child })
     }
 

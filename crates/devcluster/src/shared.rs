@@ -45,11 +45,7 @@ fn on_keeper<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Res
     let job: Job = Box::new(move || {
         let _ = tx.send(job());
     });
-    sender
-        .lock()
-        .map_err(|_| anyhow!("keeper poisoned"))?
-        .send(job)
-        .map_err(|_| anyhow!("keeper thread is gone"))?;
+    sender.lock().map_err(|_| anyhow!("keeper poisoned"))?.send(job).map_err(|_| anyhow!("keeper thread is gone"))?;
     Ok(rx.recv()?)
 }
 
@@ -77,9 +73,7 @@ pub fn shared() -> Result<&'static ControlPlaneInfo> {
     SHARED
         .get_or_init(|| {
             let started = on_keeper(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
                 runtime.block_on(async { ControlPlane::start(Options::for_tests()?).await })
             });
             match started {
@@ -104,10 +98,7 @@ pub fn spawn_for_process_lifetime(name: &'static str, cmd: Command, log_dir: &Pa
     let log_dir = log_dir.to_path_buf();
     let proc = on_keeper(move || Proc::spawn(name, cmd, &log_dir, Lifetime::Attached))??;
     let pid = proc.child.id();
-    PROCS
-        .lock()
-        .map_err(|_| anyhow!("process list poisoned"))?
-        .push(proc);
+    PROCS.lock().map_err(|_| anyhow!("process list poisoned"))?.push(proc);
     register_exit_hook();
     Ok(pid)
 }

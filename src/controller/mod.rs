@@ -391,3 +391,12 @@ fn truncate(mut text: String, max: usize) -> String {
     }
     text
 }
+
+/// Whether the CRD of `K` is being deleted (or gone): an uninstall or re-install, during which
+/// finalizers must not act on tenants.
+pub(crate) async fn crd_is_being_removed<K: Resource<DynamicType = ()>>(ctx: &Context) -> crate::error::Result<bool> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
+    let name = format!("{}.{}", K::plural(&()), K::group(&()));
+    Ok(crds.get_opt(&name).await?.is_none_or(|crd| crd.metadata.deletion_timestamp.is_some()))
+}

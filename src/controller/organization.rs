@@ -342,7 +342,7 @@ async fn publish_transitions(
 async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
     let name = org.name_any();
     let reference = org.object_ref(&());
-    if crd_is_being_removed(ctx).await? {
+    if super::crd_is_being_removed::<Organization>(ctx).await? {
         // Uninstalling or re-installing the CRDs deletes every Organization. That must never
         // cost a tenant its namespaces or access: keep everything for re-adoption.
         let note = format!(
@@ -401,11 +401,4 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
         }
     }
     Ok(Action::await_change())
-}
-
-async fn crd_is_being_removed(ctx: &Context) -> Result<bool> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
-    let name = format!("{}.{}", Organization::plural(&()), Organization::group(&()));
-    Ok(crds.get_opt(&name).await?.is_none_or(|crd| crd.metadata.deletion_timestamp.is_some()))
 }

@@ -5,7 +5,7 @@
 use super::apply::{apply, apply_status, delete_if_exists};
 use super::conditions;
 use super::context::Context;
-use crate::api::{CONDITION_READY, DeletionPolicy, Organization, Team, TeamStatus, condition};
+use crate::api::{CONDITION_READY, DeletionPolicy, Organization, Plan, Team, TeamStatus, condition};
 use crate::error::{Error, Result};
 use crate::tenancy::labels::{QUOTA_NAME, TEAM_FINALIZER, TEAM_OBJECT, team_namespace};
 use crate::tenancy::teams::{self, TeamProblem};
@@ -99,14 +99,7 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
         return refuse(team, ctx, problem).await;
     }
 
-    let tenant = Tenant {
-        org: &org,
-        plan_name: &plan_name,
-        plan: &plan,
-        suspended: org.spec.suspended,
-        settings: &ctx.settings,
-        home_share_ppm: 0,
-    };
+    let tenant = team_tenant(&org, &plan_name, &plan, ctx);
     let desired = teams::desired_team(&tenant, team, &placement, &index);
     let ns = placement.namespace.clone();
     apply(&Api::<Namespace>::all(ctx.client.clone()), &desired.namespace).await?;
@@ -146,6 +139,11 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
     let ready = conditions::new(CONDITION_READY, true, "Provisioned", message, generation);
     write_status(team, ctx, ready, Some(&placement), vec![share]).await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// The organization as its team namespaces see it (the home namespace's share is not theirs).
+fn team_tenant<'a>(org: &'a Organization, plan_name: &'a str, plan: &'a Plan, ctx: &'a Context) -> Tenant<'a> {
+    Tenant { org, plan_name, plan, suspended: org.spec.suspended, settings: &ctx.settings, home_share_ppm: 0 }
 }
 
 /// A team namespace never exists without a quota: until the Organization controller sizes it,
@@ -219,7 +217,7 @@ async fn cleanup(team: &Team, ctx: &Context) -> Result<Action> {
     let name = team.name_any();
     let org = ctx.organization(&team.spec.organization);
     let org_going = org.as_ref().is_none_or(|o| o.metadata.deletion_timestamp.is_some());
-    if org_going || crd_is_being_removed(ctx).await? {
+    if org_going || super::crd_is_being_removed::<Team>(ctx).await? {
         return Ok(Action::await_change());
     }
     let Some(org) = org else { return Ok(Action::await_change()) };
@@ -258,14 +256,7 @@ async fn cleanup(team: &Team, ctx: &Context) -> Result<Action> {
             // drops to nothing so the remaining namespaces can share the whole plan.
             let plan_name = org.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or_default();
             if let Some(plan) = ctx.plan(&plan_name) {
-                let tenant = Tenant {
-                    org: &org,
-                    plan_name: &plan_name,
-                    plan: &plan,
-                    suspended: org.spec.suspended,
-                    settings: &ctx.settings,
-                    home_share_ppm: 0,
-                };
+                let tenant = team_tenant(&org, &plan_name, &plan, ctx);
                 let meta = ObjectMeta {
                     name: Some(QUOTA_NAME.into()),
                     namespace: Some(ns.clone()),
@@ -284,11 +275,4 @@ async fn cleanup(team: &Team, ctx: &Context) -> Result<Action> {
             Err(Error::Waiting(format!("namespace {ns} is terminating")))
         }
     }
-}
-
-async fn crd_is_being_removed(ctx: &Context) -> Result<bool> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let crds: Api<CustomResourceDefinition> = Api::all(ctx.client.clone());
-    let name = format!("{}.{}", Team::plural(&()), Team::group(&()));
-    Ok(crds.get_opt(&name).await?.is_none_or(|crd| crd.metadata.deletion_timestamp.is_some()))
 }

@@ -1,12 +1,11 @@
 //! End-to-end test support: the real control plane (one per test binary) with the committed
 //! CRDs and shipped Plans installed, and the operator binary running against it.
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 use devcluster::ControlPlaneInfo;
 use kube::{Api, Client};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -117,18 +116,7 @@ impl Harness {
     }
 }
 
-/// Polls `check` until it returns true; fails the test after 60 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+pub use devcluster::eventually;
 
 pub async fn exists<K>(api: &Api<K>, name: &str) -> bool
 where

@@ -329,3 +329,17 @@ impl Drop for ControlPlane {
         }
     }
 }
+
+/// Polls `check` until it returns true; panics (failing the test) after 60 s. For tests that
+/// wait for a controller to converge: they assert the outcome, never a duration.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

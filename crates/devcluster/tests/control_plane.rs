@@ -1,25 +1,12 @@
 //! The control plane behaves like a real cluster: real versions, namespace finalization,
 //! garbage collection, client-certificate users under RBAC, and no fixed ports.
 
-use devcluster::{ControlPlane, Options, shared};
+use devcluster::{ControlPlane, Options, eventually, shared};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
-use std::time::Duration;
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn config_map(name: &str, owner: Option<&ConfigMap>) -> ConfigMap {
     ConfigMap {

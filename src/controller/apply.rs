@@ -2,6 +2,7 @@
 
 use crate::error::Result;
 use crate::tenancy::labels::FIELD_MANAGER;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, Resource};
 use serde::Serialize;
@@ -16,6 +17,44 @@ where
 {
     let name = obj.meta().name.clone().unwrap_or_default();
     Ok(api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(obj)).await?)
+}
+
+/// Annotation holding a digest of what the operator last applied to an object.
+pub const APPLIED_HASH: &str = "atlantiplex.io/applied-hash";
+
+/// Applies `obj` unless the cache shows it already applied unchanged and nobody else has
+/// touched it since — so a re-sync or a restart writes nothing, while an edit by anyone else
+/// (another field manager in managedFields) or a deletion (absent from the cache) is repaired.
+/// Returns whether it wrote.
+pub async fn apply_if_changed<K>(api: &Api<K>, obj: &K, cached: Option<ObjectMeta>) -> Result<bool>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let digest = digest(obj)?;
+    if cached.is_some_and(|meta| up_to_date(&meta, &digest)) {
+        return Ok(false);
+    }
+    let mut obj = obj.clone();
+    obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), digest);
+    apply(api, &obj).await?;
+    Ok(true)
+}
+
+fn up_to_date(meta: &ObjectMeta, digest: &str) -> bool {
+    let ours = meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).is_some_and(|d| d == digest);
+    // Status is written by others by design (quota usage); any other manager means drift.
+    let untouched =
+        meta.managed_fields.iter().flatten().all(|entry| {
+            entry.manager.as_deref() == Some(FIELD_MANAGER) || entry.subresource.as_deref() == Some("status")
+        });
+    ours && untouched
+}
+
+/// FNV-1a over the object's JSON: stable across runs and builds (std's hasher is not).
+fn digest<K: Serialize>(obj: &K) -> Result<String> {
+    let bytes = serde_json::to_vec(obj)?;
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    Ok(format!("{hash:016x}"))
 }
 
 /// Applies the status subresource. `status` is the whole object shape: apiVersion, kind, status.

@@ -2,8 +2,10 @@
 
 use crate::api::{Organization, Plan, Subscription, Team};
 use crate::settings::Settings;
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::events::{Recorder, Reporter};
@@ -22,6 +24,23 @@ pub struct Context {
     /// Metadata of managed quotas: their share annotation orders re-allocations.
     pub quotas: Store<PartialObjectMeta<ResourceQuota>>,
     pub teams: Store<DeserializeGuard<Team>>,
+    pub limit_ranges: Store<PartialObjectMeta<LimitRange>>,
+    pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
+    pub ingresses: Store<PartialObjectMeta<Ingress>>,
+    pub services: Store<PartialObjectMeta<Service>>,
+}
+
+/// The cached metadata of a managed object, for `apply_if_changed`.
+pub fn cached<K>(store: &Store<PartialObjectMeta<K>>, obj: &impl kube::Resource) -> Option<ObjectMeta>
+where
+    K: kube::Resource<DynamicType = ()> + Clone,
+{
+    let name = obj.meta().name.clone()?;
+    let key = match &obj.meta().namespace {
+        Some(ns) => kube::runtime::reflector::ObjectRef::new(&name).within(ns),
+        None => kube::runtime::reflector::ObjectRef::new(&name),
+    };
+    store.get(&key).map(|m| m.metadata.clone())
 }
 
 impl Context {

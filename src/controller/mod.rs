@@ -102,8 +102,12 @@ pub async fn run(
     let role_bindings = managed_cache::<RoleBinding>(&client, &managed, &org_tx, &team_tx, false);
     // Every quota of an organization, team namespaces' too, is sized by its Organization.
     let quotas = managed_cache::<ResourceQuota>(&client, &managed, &org_tx, &team_tx, true);
+    let limit_ranges = managed_cache::<LimitRange>(&client, &managed, &org_tx, &team_tx, false);
+    let network_policies = managed_cache::<NetworkPolicy>(&client, &managed, &org_tx, &team_tx, false);
+    let ingresses = managed_cache::<Ingress>(&client, &managed, &org_tx, &team_tx, false);
+    let services = managed_cache::<Service>(&client, &managed, &org_tx, &team_tx, false);
 
-    let (o, t, s, p, n, r, q) = tokio::join!(
+    let ready = tokio::join!(
         organizations.wait_until_ready(),
         teams.wait_until_ready(),
         subscriptions.wait_until_ready(),
@@ -111,8 +115,15 @@ pub async fn run(
         namespaces.wait_until_ready(),
         role_bindings.wait_until_ready(),
         quotas.wait_until_ready(),
+        limit_ranges.wait_until_ready(),
+        network_policies.wait_until_ready(),
+        ingresses.wait_until_ready(),
+        services.wait_until_ready(),
     );
-    o.and(t).and(s).and(p).and(n).and(r).and(q).map_err(|_| anyhow::anyhow!("a cache stopped before it was filled"))?;
+    let filled = [ready.0, ready.1, ready.2, ready.3, ready.4, ready.5, ready.6, ready.7, ready.8, ready.9, ready.10];
+    if filled.iter().any(Result::is_err) {
+        anyhow::bail!("a cache stopped before it was filled");
+    }
     tracing::info!("caches filled; starting controllers");
 
     let ctx = Arc::new(Context {
@@ -126,6 +137,10 @@ pub async fn run(
         role_bindings,
         quotas,
         teams,
+        limit_ranges,
+        network_policies,
+        ingresses,
+        services,
     });
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
@@ -136,15 +151,10 @@ pub async fn run(
         }
     };
     let config = kube::runtime::controller::Config::default().concurrency(concurrency);
-    // Objects that are not cached only need to trigger drift repair.
     let organization_controller =
         Controller::new(Api::<DeserializeGuard<Organization>>::all(client.clone()), all.clone())
             .with_config(config.clone())
             .reconcile_on(org_rx)
-            .watches(Api::<PartialObjectMeta<LimitRange>>::all(client.clone()), managed.clone(), organization_of)
-            .watches(Api::<PartialObjectMeta<NetworkPolicy>>::all(client.clone()), managed.clone(), organization_of)
-            .watches(Api::<PartialObjectMeta<Ingress>>::all(client.clone()), managed.clone(), organization_of)
-            .watches(Api::<PartialObjectMeta<Service>>::all(client.clone()), managed.clone(), organization_of)
             .graceful_shutdown_on(on_shutdown(&shutdown_tx))
             .run(organization::reconcile, error_policy, ctx.clone())
             .for_each(|result| async move { log_result("Organization", result) })
@@ -153,8 +163,6 @@ pub async fn run(
     let team_controller = Controller::new(Api::<DeserializeGuard<Team>>::all(client.clone()), all.clone())
         .with_config(config)
         .reconcile_on(team_rx)
-        .watches(Api::<PartialObjectMeta<LimitRange>>::all(client.clone()), managed.clone(), team_of)
-        .watches(Api::<PartialObjectMeta<NetworkPolicy>>::all(client.clone()), managed.clone(), team_of)
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
         .run(team::reconcile, error_policy, ctx.clone())
         .for_each(|result| async move { log_result("Team", result) })
@@ -235,19 +243,6 @@ fn spawn_cache<K>(
         }
         std::future::ready(())
     }));
-}
-
-/// The Organization a managed object of its home namespace belongs to, from its labels.
-fn organization_of<K: Resource>(obj: PartialObjectMeta<K>) -> Option<ObjectRef<DeserializeGuard<Organization>>> {
-    if obj.labels().contains_key(TEAM_OBJECT) {
-        return None;
-    }
-    obj.labels().get(ORGANIZATION_OBJECT).map(|name| ObjectRef::new(name))
-}
-
-/// The Team a managed object of a team namespace belongs to.
-fn team_of<K: Resource>(obj: PartialObjectMeta<K>) -> Option<ObjectRef<DeserializeGuard<Team>>> {
-    obj.labels().get(TEAM_OBJECT).map(|name| ObjectRef::new(name))
 }
 
 /// The descendants of a changed team, from the cache.

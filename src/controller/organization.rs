@@ -1,9 +1,9 @@
 //! The Organization reconciler: dereference (plan, subscription) → validate (slug, plan) →
 //! build (pure, `tenancy`) → apply (server-side) → status and events on transitions.
 
-use super::apply::{apply, apply_status, delete_if_exists};
+use super::apply::{apply_if_changed, apply_status, delete_if_exists};
 use super::conditions;
-use super::context::Context;
+use super::context::{Context, cached};
 use crate::api::Team;
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::error::{Error, Result};
@@ -156,11 +156,13 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     Ok(Action::requeue(RESYNC))
 }
 
-/// Namespace first (everything else lives in it), then the rest concurrently.
+/// Namespace first (everything else lives in it), then the rest concurrently; each object only
+/// when it differs from what the cache shows applied.
 async fn apply_tenant(desired: &DesiredTenant, ctx: &Context) -> Result<()> {
     let client = &ctx.client;
-    apply(&Api::<Namespace>::all(client.clone()), &desired.namespace).await?;
-    let ns = desired.namespace.metadata.name.as_deref().unwrap_or_default();
+    let namespace = &desired.namespace;
+    apply_if_changed(&Api::<Namespace>::all(client.clone()), namespace, cached(&ctx.namespaces, namespace)).await?;
+    let ns = namespace.metadata.name.as_deref().unwrap_or_default();
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
     let stale: Vec<&String> = desired
         .absent_bindings
@@ -171,12 +173,14 @@ async fn apply_tenant(desired: &DesiredTenant, ctx: &Context) -> Result<()> {
     let network_policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), ns);
     let services: Api<Service> = Api::namespaced(client.clone(), ns);
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    let (lr, np, svc, ing) =
+        (&desired.limit_range, &desired.network_policy, &desired.suspended_service, &desired.ingress);
     tokio::try_join!(
-        apply(&limit_ranges, &desired.limit_range),
-        apply(&network_policies, &desired.network_policy),
-        apply(&services, &desired.suspended_service),
-        apply(&ingresses, &desired.ingress),
-        try_join_all(desired.bindings.iter().map(|b| apply(&bindings, b))),
+        apply_if_changed(&limit_ranges, lr, cached(&ctx.limit_ranges, lr)),
+        apply_if_changed(&network_policies, np, cached(&ctx.network_policies, np)),
+        apply_if_changed(&services, svc, cached(&ctx.services, svc)),
+        apply_if_changed(&ingresses, ing, cached(&ctx.ingresses, ing)),
+        try_join_all(desired.bindings.iter().map(|b| apply_if_changed(&bindings, b, cached(&ctx.role_bindings, b)))),
         try_join_all(stale.into_iter().map(|name| delete_if_exists(&bindings, name))),
     )?;
     Ok(())
@@ -222,7 +226,7 @@ async fn apply_quotas(
         try_join_all(phase.iter().map(|(q, _)| {
             let api: Api<ResourceQuota> =
                 Api::namespaced(ctx.client.clone(), q.metadata.namespace.as_deref().unwrap_or_default());
-            async move { apply(&api, q).await }
+            async move { apply_if_changed(&api, q, cached(&ctx.quotas, q)).await }
         }))
         .await?;
     }

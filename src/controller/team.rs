@@ -2,9 +2,9 @@
 //! namespace (bindings inherited from ancestors and the organization, network policy, limit
 //! range, a zero quota that the Organization controller sizes), report path and depth.
 
-use super::apply::{apply, apply_status, delete_if_exists};
+use super::apply::{apply, apply_if_changed, apply_status, delete_if_exists};
 use super::conditions;
-use super::context::Context;
+use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, Plan, Team, TeamStatus, condition};
 use crate::error::{Error, Result};
 use crate::tenancy::labels::{QUOTA_NAME, TEAM_FINALIZER, TEAM_OBJECT, team_namespace};
@@ -102,7 +102,8 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
     let tenant = team_tenant(&org, &plan_name, &plan, ctx);
     let desired = teams::desired_team(&tenant, team, &placement, &index);
     let ns = placement.namespace.clone();
-    apply(&Api::<Namespace>::all(ctx.client.clone()), &desired.namespace).await?;
+    let namespace = &desired.namespace;
+    apply_if_changed(&Api::<Namespace>::all(ctx.client.clone()), namespace, cached(&ctx.namespaces, namespace)).await?;
     ensure_zero_quota(&tenant, &name, &ns, ctx).await?;
     let bindings: Api<RoleBinding> = Api::namespaced(ctx.client.clone(), &ns);
     let stale: Vec<&String> = desired
@@ -112,10 +113,11 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
         .collect();
     let limit_ranges: Api<LimitRange> = Api::namespaced(ctx.client.clone(), &ns);
     let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &ns);
+    let (lr, np) = (&desired.limit_range, &desired.network_policy);
     tokio::try_join!(
-        apply(&limit_ranges, &desired.limit_range),
-        apply(&policies, &desired.network_policy),
-        try_join_all(desired.bindings.iter().map(|b| apply(&bindings, b))),
+        apply_if_changed(&limit_ranges, lr, cached(&ctx.limit_ranges, lr)),
+        apply_if_changed(&policies, np, cached(&ctx.network_policies, np)),
+        try_join_all(desired.bindings.iter().map(|b| apply_if_changed(&bindings, b, cached(&ctx.role_bindings, b)))),
         try_join_all(stale.into_iter().map(|b| delete_if_exists(&bindings, b))),
     )?;
 

@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+pub const OPERATOR_USER: &str = "atlantiplex-operator";
+pub const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
 pub struct Harness {
     pub plane: &'static ControlPlaneInfo,
@@ -44,13 +46,12 @@ impl Harness {
         self.plane.dir.join("logs")
     }
 
-    /// The operator binary as `make run` starts it, against this control plane.
+    /// The operator binary as `make run` starts it, against this control plane, under its own
+    /// identity so the audit log tells its requests apart.
     pub fn operator_command(&self) -> Command {
+        let kubeconfig = self.plane.mint_kubeconfig(OPERATOR_USER, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
-        cmd.arg("run")
-            .arg("--kubeconfig")
-            .arg(&self.plane.kubeconfig)
-            .args(["--log", "info,atlantiplex_operator=debug"]);
+        cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
         cmd
     }
 

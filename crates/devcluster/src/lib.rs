@@ -35,6 +35,9 @@ pub struct Options {
     pub tools_bin: PathBuf,
     pub lifetime: Lifetime,
     pub keep: bool,
+    /// Record every request (metadata only: who, verb, resource) in `<dir>/audit.log`, so tests
+    /// and benchmarks can count what a client sent, e.g. "no writes on restart".
+    pub audit: bool,
 }
 
 impl Options {
@@ -43,7 +46,7 @@ impl Options {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("atlantiplex-devcluster-{}-{n}", std::process::id()));
-        Ok(Self { dir, tools_bin: tools_bin()?, lifetime: Lifetime::Attached, keep: false })
+        Ok(Self { dir, tools_bin: tools_bin()?, lifetime: Lifetime::Attached, keep: false, audit: true })
     }
 }
 
@@ -84,6 +87,21 @@ pub struct ControlPlaneInfo {
 }
 
 impl ControlPlaneInfo {
+    /// The audit log (see [`Options::audit`]).
+    pub fn audit_log(&self) -> PathBuf {
+        self.dir.join("audit.log")
+    }
+
+    /// Requests in the audit log made by `user` with one of `verbs`.
+    pub fn audited_requests(&self, user: &str, verbs: &[&str]) -> Result<usize> {
+        let text = std::fs::read_to_string(self.audit_log()).unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|e| e["user"]["username"] == user && verbs.iter().any(|v| e["verb"] == *v))
+            .count())
+    }
+
     pub fn pki_dir(&self) -> PathBuf {
         self.dir.join("pki")
     }
@@ -254,6 +272,18 @@ impl ControlPlane {
             "--profiling=false",
             &format!("--cert-dir={}", pki_dir.join("generated").display()),
         ]);
+        if opts.audit {
+            let policy = opts.dir.join("audit-policy.yaml");
+            std::fs::write(
+                &policy,
+                "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n",
+            )?;
+            apiserver.args([
+                format!("--audit-policy-file={}", policy.display()),
+                format!("--audit-log-path={}", opts.dir.join("audit.log").display()),
+                "--audit-log-mode=blocking".to_string(),
+            ]);
+        }
         plane.procs.push(Proc::spawn("kube-apiserver", apiserver, &log_dir, opts.lifetime)?);
         plane
             .wait_for("kube-apiserver /readyz", |kubeconfig| async move {

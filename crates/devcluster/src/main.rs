@@ -83,8 +83,13 @@ async fn up(dir: &Path) -> Result<()> {
         eprintln!("control plane already running at {}", state.server);
     } else {
         down(dir);
-        let opts =
-            Options { dir: dir.to_path_buf(), tools_bin: tools_bin()?, lifetime: Lifetime::Detached, keep: true };
+        let opts = Options {
+            dir: dir.to_path_buf(),
+            tools_bin: tools_bin()?,
+            lifetime: Lifetime::Detached,
+            keep: true,
+            audit: false,
+        };
         let started = std::time::Instant::now();
         let plane = ControlPlane::start(opts).await?;
         let state = State { server: plane.server.clone(), pids: plane.pids() };

@@ -20,6 +20,7 @@ help:
 	@echo "make tools        build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, stripe-mock"
 	@echo "make lint         rustfmt and clippy, as CI runs them"
 	@echo "make crds         regenerate crds/*.yaml from the Rust types"
+	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
 
 tools:
 	@hack/build-tools.sh >/dev/null
@@ -46,3 +47,9 @@ run: cluster-up
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/plans.yaml
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/
 	KUBECONFIG=$(KUBECONFIG_DEV) cargo run --bin atlantiplex-operator -- run
+
+N ?= 1000
+.PHONY: bench
+bench: tools
+	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
+	cargo run --release -p bench -- --orgs $(N)

@@ -29,11 +29,16 @@ pub const APPLIED_HASH: &str = "atlantiplex.io/applied-hash";
 pub async fn apply_if_changed<K>(api: &Api<K>, obj: &K, cached: Option<ObjectMeta>) -> Result<bool>
 where
     K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+    K::DynamicType: Default,
 {
     let digest = digest(obj)?;
-    if cached.is_some_and(|meta| up_to_date(&meta, &digest)) {
-        return Ok(false);
-    }
+    let why = match &cached {
+        None => "not in cache",
+        Some(meta) if up_to_date(meta, &digest) => return Ok(false),
+        Some(meta) if meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)) != Some(&digest) => "changed",
+        Some(_) => "touched by another field manager",
+    };
+    tracing::debug!(kind = %K::kind(&K::DynamicType::default()), name = ?obj.meta().name, namespace = ?obj.meta().namespace, why, "applying");
     let mut obj = obj.clone();
     obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), digest);
     apply(api, &obj).await?;
@@ -42,12 +47,26 @@ where
 
 fn up_to_date(meta: &ObjectMeta, digest: &str) -> bool {
     let ours = meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).is_some_and(|d| d == digest);
-    // Status is written by others by design (quota usage); any other manager means drift.
-    let untouched =
-        meta.managed_fields.iter().flatten().all(|entry| {
-            entry.manager.as_deref() == Some(FIELD_MANAGER) || entry.subresource.as_deref() == Some("status")
-        });
-    ours && untouched
+    ours && !changed_by_others(meta)
+}
+
+/// Whether anyone but the operator changed the object since the operator last wrote it: it
+/// has no digest of ours, or another field manager (status writers aside) wrote after us.
+/// Comparing times, not just managers, keeps a foreign field we never apply (say, a label
+/// someone added) from making every later reconcile re-apply.
+pub fn changed_by_others(meta: &ObjectMeta) -> bool {
+    if meta.annotations.as_ref().and_then(|a| a.get(APPLIED_HASH)).is_none() {
+        return true;
+    }
+    let entries = meta.managed_fields.iter().flatten();
+    let ours =
+        entries.clone().filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER)).filter_map(|e| e.time.clone()).max();
+    entries.filter(|e| e.manager.as_deref() != Some(FIELD_MANAGER) && e.subresource.as_deref() != Some("status")).any(
+        |e| match (&e.time, &ours) {
+            (Some(theirs), Some(ours)) => theirs.0 > ours.0,
+            _ => true,
+        },
+    )
 }
 
 /// FNV-1a over the object's JSON: stable across runs and builds (std's hasher is not).

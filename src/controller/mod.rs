@@ -63,7 +63,7 @@ pub async fn run(
 
     spawn_cache(Api::all(client.clone()), all.clone(), teams_writer, {
         let (org_tx, team_tx) = (org_tx.clone(), team_tx.clone());
-        move |team: &DeserializeGuard<Team>, teams: &Store<DeserializeGuard<Team>>| {
+        move |team: &DeserializeGuard<Team>, _, teams: &Store<DeserializeGuard<Team>>| {
             if let Ok(t) = &team.0 {
                 send(&org_tx, [ObjectRef::new(&t.spec.organization)]);
             }
@@ -74,14 +74,14 @@ pub async fn run(
     spawn_cache(Api::all(client.clone()), all.clone(), organizations_writer, {
         let (teams, subscriptions) = (teams.clone(), subscriptions.clone());
         let (team_tx, sub_tx) = (team_tx.clone(), sub_tx.clone());
-        move |org: &DeserializeGuard<Organization>, _: &Store<DeserializeGuard<Organization>>| {
+        move |org: &DeserializeGuard<Organization>, _, _: &Store<DeserializeGuard<Organization>>| {
             send(&team_tx, teams_of_organization(&teams, &org.name_any()));
             send(&sub_tx, subscriptions_of_organization(&subscriptions, &org.name_any()));
         }
     });
     spawn_cache(Api::all(client.clone()), all.clone(), subscriptions_writer, {
         let (org_tx, sub_tx) = (org_tx.clone(), sub_tx.clone());
-        move |sub: &DeserializeGuard<Subscription>, _: &Store<DeserializeGuard<Subscription>>| {
+        move |sub: &DeserializeGuard<Subscription>, _, _: &Store<DeserializeGuard<Subscription>>| {
             if let Ok(s) = &sub.0 {
                 send(&org_tx, [ObjectRef::new(&s.spec.organization)]);
             }
@@ -91,7 +91,7 @@ pub async fn run(
     spawn_cache(Api::all(client.clone()), all.clone(), plans_writer, {
         let (organizations, subscriptions) = (organizations.clone(), subscriptions.clone());
         let (org_tx, sub_tx) = (org_tx.clone(), sub_tx.clone());
-        move |plan: &DeserializeGuard<Plan>, _: &Store<DeserializeGuard<Plan>>| {
+        move |plan: &DeserializeGuard<Plan>, _, _: &Store<DeserializeGuard<Plan>>| {
             let name = plan.name_any();
             send(&org_tx, organizations_on_plan(&organizations, &name));
             let on_plan = subscriptions.state().into_iter().filter(|g| g.0.as_ref().is_ok_and(|s| s.spec.plan == name));
@@ -201,7 +201,8 @@ where
     }
 }
 
-/// A metadata cache of managed objects whose changes trigger their Organization or Team.
+/// A metadata cache of managed objects whose deletions and foreign changes trigger their
+/// Organization or Team.
 fn managed_cache<K>(
     client: &Client,
     managed: &watcher::Config,
@@ -214,31 +215,52 @@ where
 {
     let (store, writer) = reflector::store();
     let (org_tx, team_tx) = (org_tx.clone(), team_tx.clone());
-    spawn_cache(Api::all(client.clone()), managed.clone(), writer, move |obj: &PartialObjectMeta<K>, _: &Store<_>| {
-        let labels = obj.labels();
-        if always_organization || !labels.contains_key(TEAM_OBJECT) {
-            send(&org_tx, labels.get(ORGANIZATION_OBJECT).map(|n| ObjectRef::new(n)));
-        }
-        send(&team_tx, labels.get(TEAM_OBJECT).map(|n| ObjectRef::new(n)));
-    });
+    spawn_cache(
+        Api::all(client.clone()),
+        managed.clone(),
+        writer,
+        move |obj: &PartialObjectMeta<K>, change, _: &Store<_>| {
+            // The echo of our own apply needs no reconcile (the one that wrote it is current); a
+            // deletion or a change by someone else is drift to repair.
+            if change == Change::Applied && !apply::changed_by_others(&obj.metadata) {
+                return;
+            }
+            let labels = obj.labels();
+            if always_organization || !labels.contains_key(TEAM_OBJECT) {
+                send(&org_tx, labels.get(ORGANIZATION_OBJECT).map(|n| ObjectRef::new(n)));
+            }
+            send(&team_tx, labels.get(TEAM_OBJECT).map(|n| ObjectRef::new(n)));
+        },
+    );
     store
 }
 
+/// What happened to a cached object.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Applied,
+    Deleted,
+}
+
 /// A cache kept current by its own watch, on its own task, for as long as the process runs.
-/// `on_change` runs for every object added, changed or deleted, after the cache has it.
+/// `on_change` runs for every object added, changed or deleted after the initial list, once
+/// the cache has it (the initial list needs no triggers: controllers reconcile everything at
+/// start).
 fn spawn_cache<K>(
     api: Api<K>,
     config: watcher::Config,
     writer: reflector::store::Writer<K>,
-    on_change: impl Fn(&K, &Store<K>) + Send + 'static,
+    on_change: impl Fn(&K, Change, &Store<K>) + Send + 'static,
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let store = writer.as_reader();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff().touched_objects();
+    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
     tokio::spawn(stream.for_each(move |event| {
         match event {
-            Ok(obj) => on_change(&obj, &store),
+            Ok(watcher::Event::Apply(obj)) => on_change(&obj, Change::Applied, &store),
+            Ok(watcher::Event::Delete(obj)) => on_change(&obj, Change::Deleted, &store),
+            Ok(_) => {}
             Err(err) => tracing::warn!(kind = %K::kind(&()), error = %err, "cache watch failed; retrying"),
         }
         std::future::ready(())

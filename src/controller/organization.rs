@@ -199,8 +199,9 @@ async fn apply_quotas(
     let mut wanted = vec![(desired.quota.clone(), tenant.home_share_ppm)];
     for (team, placement) in placements {
         let ns = &placement.namespace;
-        // The Team controller creates the namespace (with a zero quota); until then, nothing to size.
-        if ctx.namespaces.get(&ObjectRef::new(ns)).is_none() {
+        // The Team controller creates the namespace with a zero quota, whose appearance in the
+        // quota cache triggers this; until then there is nothing to size.
+        if ctx.quotas.get(&ObjectRef::new(QUOTA_NAME).within(ns)).is_none() {
             continue;
         }
         let share = allocation.shares.get(ns).copied().unwrap_or(0);

@@ -7,7 +7,7 @@ use super::conditions;
 use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, Plan, Team, TeamStatus, condition};
 use crate::error::{Error, Result};
-use crate::tenancy::labels::{QUOTA_NAME, TEAM_FINALIZER, TEAM_OBJECT, team_namespace};
+use crate::tenancy::labels::{FIELD_MANAGER, QUOTA_NAME, TEAM_FINALIZER, TEAM_OBJECT, team_namespace};
 use crate::tenancy::teams::{self, TeamProblem};
 use crate::tenancy::{Tenant, quota};
 use futures::future::try_join_all;
@@ -163,7 +163,9 @@ async fn ensure_zero_quota(tenant: &Tenant<'_>, team: &str, ns: &str, ctx: &Cont
         ..Default::default()
     };
     let zero = quota::resource_quota(tenant, meta, 0);
-    match Api::<ResourceQuota>::namespaced(ctx.client.clone(), ns).create(&PostParams::default(), &zero).await {
+    // Our field manager on the create too, or the quota would look touched by someone else.
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    match Api::<ResourceQuota>::namespaced(ctx.client.clone(), ns).create(&params, &zero).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
         Err(err) => Err(err.into()),

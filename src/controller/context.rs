@@ -48,9 +48,14 @@ impl Context {
         Reporter { controller: "atlantiplex-operator".into(), instance: std::env::var("POD_NAME").ok() }
     }
 
-    /// Organizations that deserialized, from the cache.
-    pub fn valid_organizations(&self) -> Vec<Organization> {
-        self.organizations.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
+    /// Organizations with this slug, from the cache. Filters before cloning: reconciles run
+    /// per organization, so copying every cached object each time would be quadratic.
+    pub fn organizations_with_slug(&self, slug: &str) -> Vec<Organization> {
+        self.organizations
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().filter(|o| o.spec.slug == slug).cloned())
+            .collect()
     }
 
     pub fn plan(&self, name: &str) -> Option<Plan> {
@@ -63,12 +68,21 @@ impl Context {
         guard.0.as_ref().ok().cloned()
     }
 
-    /// Teams that deserialized, from the cache.
-    pub fn valid_teams(&self) -> Vec<Team> {
-        self.teams.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
+    /// The teams of one organization, from the cache.
+    pub fn teams_of(&self, organization: &str) -> Vec<Team> {
+        self.teams
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().filter(|t| t.spec.organization == organization).cloned())
+            .collect()
     }
 
-    pub fn valid_subscriptions(&self) -> Vec<Subscription> {
-        self.subscriptions.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect()
+    /// The subscriptions of one organization, from the cache.
+    pub fn subscriptions_of(&self, organization: &str) -> Vec<Subscription> {
+        self.subscriptions
+            .state()
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().filter(|s| s.spec.organization == organization).cloned())
+            .collect()
     }
 }

@@ -273,7 +273,12 @@ fn subtree_of(
     team: &DeserializeGuard<Team>,
 ) -> Vec<ObjectRef<DeserializeGuard<Team>>> {
     let Ok(team) = &team.0 else { return Vec::new() };
-    let all: Vec<Team> = store.state().iter().filter_map(|g| g.0.as_ref().ok().cloned()).collect();
+    let org = &team.spec.organization;
+    let all: Vec<Team> = store
+        .state()
+        .iter()
+        .filter_map(|g| g.0.as_ref().ok().filter(|t| &t.spec.organization == org).cloned())
+        .collect();
     let index = teams::index(&team.spec.organization, all.iter());
     teams::descendants(&team.name_any(), &index).into_iter().map(|name| ObjectRef::new(&name)).collect()
 }

@@ -76,7 +76,7 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(BLOCKED_RECHECK));
     }
 
-    let subscriptions = ctx.valid_subscriptions();
+    let subscriptions = ctx.subscriptions_of(&org.name_any());
     let choice = effective_plan(org, subscriptions.iter(), &ctx.settings.default_plan);
     let Some(plan) = ctx.plan(&choice.plan) else {
         let source = match &choice.subscription {
@@ -96,7 +96,7 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
 
     let suspended = org.spec.suspended;
     let home = home_namespace(&org.spec.slug);
-    let all_teams = ctx.valid_teams();
+    let all_teams = ctx.teams_of(&org.name_any());
     let live_teams: Vec<&Team> = all_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()).collect();
     let index = teams::index(&org.name_any(), live_teams.iter().copied());
     let (claims, placements) =
@@ -240,7 +240,7 @@ fn slug_holder(org: &Organization, ctx: &Context) -> Option<String> {
     let name = org.name_any();
     let key = |o: &Organization| (o.metadata.creation_timestamp.clone(), o.name_any());
     let older = ctx
-        .valid_organizations()
+        .organizations_with_slug(&org.spec.slug)
         .into_iter()
         .filter(|o| o.name_any() != name && o.spec.slug == org.spec.slug && o.metadata.deletion_timestamp.is_none())
         .filter(|o| key(o) < key(org))
@@ -366,7 +366,7 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
     }
 
     let teams_api: Api<Team> = Api::all(ctx.client.clone());
-    let own_teams: Vec<Team> = ctx.valid_teams().into_iter().filter(|t| t.spec.organization == name).collect();
+    let own_teams = ctx.teams_of(&name);
     for team in own_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()) {
         delete_if_exists(&teams_api, &team.name_any()).await?;
     }

@@ -87,7 +87,7 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(RESYNC));
     };
 
-    let all_teams = ctx.valid_teams();
+    let all_teams = ctx.teams_of(&team.spec.organization);
     let index = teams::index(&org.name_any(), all_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()));
     let placement = match teams::place(team, &org.spec.slug, &index, ctx.settings.max_team_depth) {
         Ok(placement) => placement,
@@ -226,7 +226,7 @@ async fn cleanup(team: &Team, ctx: &Context) -> Result<Action> {
     }
     let Some(org) = org else { return Ok(Action::await_change()) };
 
-    let all_teams = ctx.valid_teams();
+    let all_teams = ctx.teams_of(&team.spec.organization);
     let children: Vec<&Team> = all_teams.iter().filter(|t| t.spec.parent.as_deref() == Some(name.as_str())).collect();
     if !children.is_empty() {
         let names: Vec<String> = children.iter().map(|c| c.name_any()).collect();

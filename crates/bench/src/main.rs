@@ -125,7 +125,11 @@ impl Operator {
         let log = plane.dir.join("logs").join(log_name);
         let file = std::fs::File::create(&log)?;
         let child = Command::new(&args.operator)
-            .args(["run", "--log", "info,atlantiplex_operator::controller=debug"])
+            .args([
+                "run",
+                "--log",
+                "info,atlantiplex_operator::controller=debug,atlantiplex_operator::controller::apply=info",
+            ])
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--concurrency")

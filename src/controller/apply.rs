@@ -63,7 +63,9 @@ pub fn changed_by_others(meta: &ObjectMeta) -> bool {
         entries.clone().filter(|e| e.manager.as_deref() == Some(FIELD_MANAGER)).filter_map(|e| e.time.clone()).max();
     entries.filter(|e| e.manager.as_deref() != Some(FIELD_MANAGER) && e.subresource.as_deref() != Some("status")).any(
         |e| match (&e.time, &ours) {
-            (Some(theirs), Some(ours)) => theirs.0 > ours.0,
+            // Times have one-second resolution: a write in the same second as ours counts as
+            // later (at worst one needless no-op apply, never a missed edit).
+            (Some(theirs), Some(ours)) => theirs.0 >= ours.0,
             _ => true,
         },
     )

@@ -14,8 +14,11 @@ pub fn new(type_: &str, ok: bool, reason: &str, message: impl Into<String>, gene
 }
 
 /// `desired` with each condition's lastTransitionTime taken from `previous` when its status
-/// is unchanged, so an unchanged status compares equal and is not written again.
+/// is unchanged, so an unchanged status compares equal and is not written again; conditions
+/// `desired` does not decide keep their last value.
 pub fn merge(previous: &[Condition], desired: Vec<Condition>) -> Vec<Condition> {
+    let kept: Vec<Condition> =
+        previous.iter().filter(|old| !desired.iter().any(|c| c.type_ == old.type_)).cloned().collect();
     desired
         .into_iter()
         .map(|mut c| {
@@ -24,5 +27,6 @@ pub fn merge(previous: &[Condition], desired: Vec<Condition>) -> Vec<Condition> 
             }
             c
         })
+        .chain(kept)
         .collect()
 }

@@ -365,8 +365,22 @@ fn log_result<K: Resource, E1: std::fmt::Display, E2: std::fmt::Display>(
     }
 }
 
+/// The object, or None once it has been reported as one the operator cannot read.
+pub(crate) async fn readable<'a, K: Resource<DynamicType = ()>>(
+    guard: &'a DeserializeGuard<K>,
+    ctx: &Context,
+) -> Option<&'a K> {
+    match &guard.0 {
+        Ok(obj) => Some(obj),
+        Err(invalid) => {
+            report_invalid::<K>(ctx, invalid).await;
+            None
+        }
+    }
+}
+
 /// An object that passes the CRD schema but not the operator's types: reported, never fatal.
-pub(crate) async fn report_invalid<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &InvalidObject) {
+async fn report_invalid<K: Resource<DynamicType = ()>>(ctx: &Context, invalid: &InvalidObject) {
     let name = invalid.metadata.name.clone().unwrap_or_default();
     tracing::warn!(kind = %K::kind(&()), %name, error = %invalid.error, "invalid object skipped");
     let reference = k8s_openapi::api::core::v1::ObjectReference {

@@ -36,13 +36,8 @@ const RESYNC: Duration = Duration::from_secs(30 * 60);
 const BLOCKED_RECHECK: Duration = Duration::from_secs(60);
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Organization>>, ctx: Arc<Context>) -> Result<Action> {
-    let org = match &guard.0 {
-        Ok(org) => org.clone(),
-        Err(invalid) => {
-            super::report_invalid::<Organization>(&ctx, invalid).await;
-            return Ok(Action::await_change());
-        }
-    };
+    let Some(org) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
+    let org = org.clone();
     let api: Api<Organization> = Api::all(ctx.client.clone());
     finalizer(&api, ORGANIZATION_FINALIZER, Arc::new(org), |event| async {
         match event {
@@ -274,12 +269,6 @@ async fn write_status_with_usage(
     let previous = org.status.clone().unwrap_or_default();
     let mut desired_conditions = vec![outcome.ready.clone()];
     desired_conditions.extend(outcome.extra);
-    // Conditions this outcome does not decide keep their last value.
-    for old in &previous.conditions {
-        if !desired_conditions.iter().any(|c| c.type_ == old.type_) {
-            desired_conditions.push(old.clone());
-        }
-    }
     let status = OrganizationStatus {
         phase: Some(outcome.phase),
         effective_plan: outcome.plan.clone().or(previous.effective_plan.clone()),

@@ -11,13 +11,7 @@ use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Plan>>, ctx: Arc<Context>) -> Result<Action> {
-    let plan = match &guard.0 {
-        Ok(plan) => plan,
-        Err(invalid) => {
-            super::report_invalid::<Plan>(&ctx, invalid).await;
-            return Ok(Action::await_change());
-        }
-    };
+    let Some(plan) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
     let previous = plan.status.clone().unwrap_or_default();
     let billing = if plan.spec.internal { "internal, never billed" } else { "billable" };
     let ready = conditions::new(

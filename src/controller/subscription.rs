@@ -13,13 +13,7 @@ use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Subscription>>, ctx: Arc<Context>) -> Result<Action> {
-    let sub = match &guard.0 {
-        Ok(sub) => sub,
-        Err(invalid) => {
-            super::report_invalid::<Subscription>(&ctx, invalid).await;
-            return Ok(Action::await_change());
-        }
-    };
+    let Some(sub) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
     let generation = sub.metadata.generation;
     let org_exists = ctx.organizations.get(&ObjectRef::new(&sub.spec.organization)).is_some();
     let plan_exists = ctx.plan(&sub.spec.plan).is_some();

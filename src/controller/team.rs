@@ -30,13 +30,8 @@ const RESYNC: Duration = Duration::from_secs(30 * 60);
 const NOT_READY_RECHECK: Duration = Duration::from_secs(60);
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Team>>, ctx: Arc<Context>) -> Result<Action> {
-    let team = match &guard.0 {
-        Ok(team) => team.clone(),
-        Err(invalid) => {
-            super::report_invalid::<Team>(&ctx, invalid).await;
-            return Ok(Action::await_change());
-        }
-    };
+    let Some(team) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
+    let team = team.clone();
     let api: Api<Team> = Api::all(ctx.client.clone());
     finalizer(&api, TEAM_FINALIZER, Arc::new(team), |event| async {
         match event {
@@ -188,11 +183,6 @@ async fn write_status(
     let previous = team.status.clone().unwrap_or_default();
     let mut desired = vec![ready];
     desired.extend(extra);
-    for old in &previous.conditions {
-        if !desired.iter().any(|c| c.type_ == old.type_) {
-            desired.push(old.clone());
-        }
-    }
     let status = TeamStatus {
         namespace: placement.map(|p| p.namespace.clone()).or(previous.namespace.clone()),
         path: placement.map(|p| p.path.clone()).or(previous.path.clone()),

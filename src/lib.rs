@@ -3,8 +3,10 @@
 //! `api` holds the CRD types, `tenancy` the pure decisions (what a tenant needs),
 //! `controller` the reconcilers that apply them.
 
+pub mod admission;
 pub mod api;
 pub mod controller;
 pub mod error;
+pub mod metrics;
 pub mod settings;
 pub mod tenancy;

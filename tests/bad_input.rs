@@ -63,24 +63,19 @@ async fn unknown_plan_is_reported_and_nothing_is_provisioned() {
 }
 
 #[tokio::test]
-async fn a_slug_used_by_another_organization_is_reported_and_not_taken_over() {
+async fn a_slug_used_by_another_organization_is_refused_and_not_taken_over() {
     let h = cluster_with_operator();
     h.apply_ok(&org_yaml("first-taken", "taken", ""));
     h.wait_ready("organization", "first-taken");
-    h.apply_ok(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
-    support::eventually("SlugConflict condition", || async {
-        h.jsonpath(&["organization", "second-taken"], "{.status.conditions[?(@.type==\"Ready\")].reason}")
-            == "SlugConflict"
-    })
-    .await;
-    let message = h.jsonpath(&["organization", "second-taken"], "{.status.conditions[?(@.type==\"Ready\")].message}");
-    assert!(message.contains("already used by Organization first-taken"), "{message}");
+    // The webhook refuses the second organization outright (the controller's SlugConflict
+    // condition remains the backstop for objects that predate the webhook).
+    let err = h.apply_err(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
+    support::assert_denied_by(&err, "slug-in-use", "slug taken is already used by organization first-taken: choose another spec.slug");
+    assert!(h.kubectl(&["get", "organization", "second-taken"]).stderr.starts_with(b"Error from server (NotFound)"));
     assert_eq!(
         h.jsonpath(&["namespace", "org-taken"], "{.metadata.labels.atlantiplex\\.io/organization-object}"),
         "first-taken"
     );
     assert!(!h.can_i("mallory", "list", "pods", "org-taken"), "the second organization's owner gets nothing");
-    // Deleting the loser must not touch the winner's namespace.
-    h.kubectl_ok(&["delete", "organization", "second-taken", "--timeout=60s"]);
     assert!(h.can_i("taken-owner", "list", "pods", "org-taken"));
 }

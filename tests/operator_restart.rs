@@ -6,7 +6,7 @@ mod support;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::ListParams;
-use support::{OPERATOR_USER, OperatorProcess, WRITE_VERBS, cluster, eventually};
+use support::{OPERATOR_USER, OperatorProcess, cluster, eventually};
 
 const ORGS: usize = 20;
 
@@ -70,7 +70,7 @@ async fn operator_killed_mid_provisioning_converges_after_restart() {
     // Idempotence: a third operator re-syncs every organization without writing anything.
     let before: Vec<String> = resource_versions(&h);
     second.kill();
-    let writes_before = h.plane.audited_requests(OPERATOR_USER, &WRITE_VERBS).unwrap();
+    let writes_before = h.plane.audited_state_changes(OPERATOR_USER).unwrap();
     assert!(writes_before > ORGS, "the audit log records the provisioning writes");
     let third = OperatorProcess::start(&h, "operator-third.log");
     let third_log = third.log.clone();
@@ -90,7 +90,7 @@ async fn operator_killed_mid_provisioning_converges_after_restart() {
     let after = resource_versions(&h);
     third.kill();
     assert_eq!(before, after, "a re-sync changes no object");
-    let writes_after = h.plane.audited_requests(OPERATOR_USER, &WRITE_VERBS).unwrap();
+    let writes_after = h.plane.audited_state_changes(OPERATOR_USER).unwrap();
     assert_eq!(writes_after, writes_before, "a restarted operator sends no write request at all");
 }
 

@@ -152,13 +152,14 @@ async fn team_count_depth_and_missing_parents_are_reported_and_not_provisioned()
     let h = cluster_with_operator();
     let client = h.client().await;
     let namespaces: Api<Namespace> = Api::all(client);
-    h.apply_ok(&org_yaml("small", "small", "")); // free: 2 teams
-    h.wait_ready("organization", "small");
-    // Creation order decides who is within the limit (then the name, within one second).
+    // GitOps may apply teams before their organization (any order): the webhook lets platform
+    // admins run ahead, and the controller then enforces the limit. Oldest teams win (then the
+    // name, within one second).
     for short in ["t1", "t2", "t3"] {
         h.apply_ok(&team_yaml("small", short, None, ""));
-        eventually("team recorded", || async { !ready_reason(&h, "team", &format!("small.{short}")).is_empty() }).await;
     }
+    h.apply_ok(&org_yaml("small", "small", "")); // free: 2 teams
+    h.wait_ready("organization", "small");
     eventually("third team refused", || async { ready_reason(&h, "team", "small.t3") == "TeamLimitExceeded" }).await;
     let message = h.jsonpath(&["team", "small.t3"], "{.status.conditions[?(@.type==\"Ready\")].message}");
     assert!(message.contains("plan free allows 2 teams"), "{message}");
@@ -171,6 +172,9 @@ async fn team_count_depth_and_missing_parents_are_reported_and_not_provisioned()
         h.jsonpath(&["organization", "small"], "{.status.conditions[?(@.type==\"WithinLimits\")].status}"),
         "False"
     );
+    // Once the organization exists, the webhook refuses teams beyond the plan up front.
+    let err = h.apply_err(&team_yaml("small", "t4", None, ""));
+    assert!(err.contains("[plan-teams] plan free allows 2 teams and organization small has 3"), "{err}");
 
     h.apply_ok(&subscription("deep", "professional"));
     h.apply_ok(&org_yaml("deep", "deep", ""));

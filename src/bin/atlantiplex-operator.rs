@@ -1,7 +1,10 @@
 //! The operator binary: `run` the controllers, or write the `crds`.
 
 use anyhow::Context as _;
+use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
+use atlantiplex_operator::metrics::Metrics;
 use atlantiplex_operator::{api, controller, settings::Settings};
+use std::sync::{Arc, OnceLock};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
@@ -40,6 +43,8 @@ struct RunArgs {
     concurrency: u16,
     #[command(flatten)]
     settings: Settings,
+    #[command(flatten)]
+    admission: AdmissionSettings,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,7 +103,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         ingress_class = %args.settings.ingress_class,
         "atlantiplex-operator starting"
     );
-    controller::run(client, args.settings, args.concurrency, shutdown_signal()).await?;
+    let metrics = Arc::new(Metrics::new());
+    let context = Arc::new(OnceLock::new());
+    let policy = PolicyConfig {
+        base_domain: args.settings.base_domain.clone(),
+        default_plan: args.settings.default_plan.clone(),
+        signup: args.admission.signup,
+        signup_max_free_organizations: args.admission.signup_max_free_organizations,
+    };
+    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone()));
+    admission::start(client.clone(), args.admission, policy, context.clone(), metrics)
+        .await
+        .context("starting the admission webhook")?;
+    controller::run(client, args.settings, args.concurrency, context, shutdown_signal()).await?;
     tracing::info!("atlantiplex-operator stopped");
     Ok(())
 }

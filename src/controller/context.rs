@@ -4,7 +4,7 @@ use crate::api::{Organization, Plan, Subscription, Team};
 use crate::settings::Settings;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
@@ -28,6 +28,11 @@ pub struct Context {
     pub network_policies: Store<PartialObjectMeta<NetworkPolicy>>,
     pub ingresses: Store<PartialObjectMeta<Ingress>>,
     pub services: Store<PartialObjectMeta<Service>>,
+    /// Each organization's ClusterRole and binding to its own custom resources.
+    pub access_roles: Store<PartialObjectMeta<ClusterRole>>,
+    pub access_bindings: Store<PartialObjectMeta<ClusterRoleBinding>>,
+    /// Every ClusterRoleBinding (whole): the webhook treats cluster-admin subjects as platform admins.
+    pub cluster_role_bindings: Store<ClusterRoleBinding>,
 }
 
 /// The cached metadata of a managed object, for `apply_if_changed`.

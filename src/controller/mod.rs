@@ -1,7 +1,7 @@
 //! Reconcilers and their wiring: shared informer caches, watches that map changes back to the
 //! affected Organization, bounded concurrency, graceful shutdown.
 
-mod apply;
+pub(crate) mod apply;
 mod conditions;
 mod context;
 mod organization;
@@ -20,7 +20,7 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use kube::core::error_boundary::InvalidObject;
 use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
@@ -48,6 +48,7 @@ pub async fn run(
     client: Client,
     settings: Settings,
     concurrency: u16,
+    context_slot: Arc<std::sync::OnceLock<Arc<Context>>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
     let all = watcher::Config::default();
@@ -106,6 +107,10 @@ pub async fn run(
     let network_policies = managed_cache::<NetworkPolicy>(&client, &managed, &org_tx, &team_tx, false);
     let ingresses = managed_cache::<Ingress>(&client, &managed, &org_tx, &team_tx, false);
     let services = managed_cache::<Service>(&client, &managed, &org_tx, &team_tx, false);
+    let access_roles = managed_cache::<ClusterRole>(&client, &managed, &org_tx, &team_tx, true);
+    let access_bindings = managed_cache::<ClusterRoleBinding>(&client, &managed, &org_tx, &team_tx, true);
+    let (cluster_role_bindings, crb_writer) = reflector::store::<ClusterRoleBinding>();
+    spawn_cache(Api::all(client.clone()), all.clone(), crb_writer, |_: &ClusterRoleBinding, _, _: &Store<_>| {});
 
     let ready = tokio::join!(
         organizations.wait_until_ready(),
@@ -120,7 +125,15 @@ pub async fn run(
         ingresses.wait_until_ready(),
         services.wait_until_ready(),
     );
-    let filled = [ready.0, ready.1, ready.2, ready.3, ready.4, ready.5, ready.6, ready.7, ready.8, ready.9, ready.10];
+    let more = tokio::join!(
+        access_roles.wait_until_ready(),
+        access_bindings.wait_until_ready(),
+        cluster_role_bindings.wait_until_ready()
+    );
+    let filled = [
+        ready.0, ready.1, ready.2, ready.3, ready.4, ready.5, ready.6, ready.7, ready.8, ready.9, ready.10, more.0,
+        more.1, more.2,
+    ];
     if filled.iter().any(Result::is_err) {
         anyhow::bail!("a cache stopped before it was filled");
     }
@@ -141,7 +154,12 @@ pub async fn run(
         network_policies,
         ingresses,
         services,
+        access_roles,
+        access_bindings,
+        cluster_role_bindings,
     });
+    // The admission webhook answers from the same caches, from now on.
+    let _ = context_slot.set(ctx.clone());
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let on_shutdown = |tx: &tokio::sync::broadcast::Sender<()>| {

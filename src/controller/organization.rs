@@ -12,11 +12,11 @@ use crate::tenancy::labels::{
 };
 use crate::tenancy::plan::{effective_plan, usage, user_count};
 use crate::tenancy::{DesiredTenant, Tenant, desired_tenant};
-use crate::tenancy::{quota, teams};
+use crate::tenancy::{access, quota, teams};
 use futures::future::try_join_all;
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams};
@@ -101,8 +101,16 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     let tenant =
         Tenant { org, plan_name: &choice.plan, plan: &plan, suspended, settings: &ctx.settings, home_share_ppm };
     let desired = desired_tenant(&tenant);
+    let subscription_names: Vec<String> = subscriptions.iter().filter_map(|s| s.metadata.name.clone()).collect();
+    let (access_role, access_binding) = access::organization_access(&tenant, &live_teams, &subscription_names);
     let applied = async {
         apply_tenant(&desired, ctx).await?;
+        let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
+        let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
+        tokio::try_join!(
+            apply_if_changed(&roles, &access_role, cached(&ctx.access_roles, &access_role)),
+            apply_if_changed(&bindings, &access_binding, cached(&ctx.access_bindings, &access_binding)),
+        )?;
         apply_quotas(&tenant, &desired, &placements, &allocation, ctx).await
     };
     if let Err(err) = applied.await {
@@ -363,6 +371,11 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
         // Their finalizers see the organization terminating and leave the namespaces to us.
         return Err(Error::Waiting(format!("{} teams of {name} are being deleted", own_teams.len())));
     }
+
+    // Access to the organization's custom resources ends with it, whatever the policy.
+    let access = access::access_name(&name);
+    delete_if_exists(&Api::<ClusterRoleBinding>::all(ctx.client.clone()), &access).await?;
+    delete_if_exists(&Api::<ClusterRole>::all(ctx.client.clone()), &access).await?;
 
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
     let selector = teams::organization_selector(&org.spec.slug, &name);

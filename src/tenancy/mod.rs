@@ -1,6 +1,7 @@
 //! Pure tenancy decisions: from an organization, its plan and the settings, the exact objects
 //! the tenant needs. No I/O here; the controller applies what this returns.
 
+pub mod access;
 mod ingress;
 pub mod labels;
 mod network;

@@ -88,7 +88,7 @@ pub fn strongest_roles(grants: impl IntoIterator<Item = (Subject, Role)>) -> BTr
     strongest
 }
 
-fn rbac_subject(subject: &Subject) -> RbacSubject {
+pub(super) fn rbac_subject(subject: &Subject) -> RbacSubject {
     match subject.kind {
         SubjectKind::User | SubjectKind::Group => RbacSubject {
             kind: if subject.kind == SubjectKind::User { "User" } else { "Group" }.into(),

@@ -32,6 +32,7 @@ pub fn cluster_with_operator() -> Harness {
         devcluster::spawn_for_process_lifetime("atlantiplex-operator", harness.operator_command(), &harness.logs())
             .expect("operator starts")
     });
+    harness.wait_operator_ready();
     harness
 }
 
@@ -52,7 +53,42 @@ impl Harness {
         let kubeconfig = self.plane.mint_kubeconfig(OPERATOR_USER, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
         cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
+        // The API server calls the webhook on loopback (the documented development override);
+        // every operator of this test binary uses the same port, so a restart re-registers nothing.
+        let port = self.webhook_port();
+        cmd.args(["--webhook-bind", &format!("127.0.0.1:{port}")])
+            .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
+            .args(["--metrics-bind", &format!("127.0.0.1:{}", self.metrics_port())]);
         cmd
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        static PORT: OnceLock<u16> = OnceLock::new();
+        *PORT.get_or_init(|| devcluster::free_port().expect("free port"))
+    }
+
+    /// Waits until the operator's /readyz answers 200: caches filled, webhook deciding.
+    pub fn wait_operator_ready(&self) {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let ready = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port())).is_ok_and(|mut s| {
+                let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+                let mut reply = String::new();
+                let _ = s.read_to_string(&mut reply);
+                reply.starts_with("HTTP/1.1 200")
+            });
+            if ready {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "the operator did not become ready within 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    pub fn webhook_port(&self) -> u16 {
+        static PORT: OnceLock<u16> = OnceLock::new();
+        *PORT.get_or_init(|| devcluster::free_port().expect("free port"))
     }
 
     pub async fn client(&self) -> Client {
@@ -141,15 +177,28 @@ pub struct OperatorProcess {
 
 impl OperatorProcess {
     pub fn start(h: &Harness, log_name: &str) -> Self {
+        Self::start_with(h, log_name, &[])
+    }
+
+    /// The operator with extra flags (e.g. `--signup`).
+    pub fn start_with(h: &Harness, log_name: &str, extra: &[&str]) -> Self {
         let log = h.logs().join(log_name);
         let file = std::fs::File::create(&log).expect("operator log");
         let child = h
             .operator_command()
+            .args(extra)
             .stdout(file.try_clone().expect("log handle"))
             .stderr(file)
             .spawn()
             .expect("operator starts");
         Self { child, log }
+    }
+
+    /// Starts the operator and waits until it decides admission requests.
+    pub fn start_ready(h: &Harness, log_name: &str) -> Self {
+        let operator = Self::start(h, log_name);
+        h.wait_operator_ready();
+        operator
     }
 
     /// SIGKILL: no graceful shutdown, as a crash or an OOM kill would do.
@@ -167,4 +216,67 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// kubectl as another user (a client certificate minted for `user` in `groups`).
+pub struct User {
+    pub name: String,
+    kubeconfig: std::path::PathBuf,
+    kubectl: std::path::PathBuf,
+}
+
+impl Harness {
+    pub fn user(&self, name: &str, groups: &[&str]) -> User {
+        let kubeconfig = self.plane.mint_kubeconfig(name, groups).expect("user kubeconfig");
+        User { name: name.into(), kubeconfig, kubectl: self.plane.tools_bin.join("kubectl") }
+    }
+}
+
+impl User {
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(&self.kubectl)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        let input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            let mut input = input;
+            input.write_all(text.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl finishes")
+    }
+
+    /// Runs kubectl and asserts it succeeded.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args, None);
+        assert!(out.status.success(), "{}: kubectl {args:?} failed: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl, asserts it was refused, and returns the error.
+    pub fn denied(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args, None);
+        assert!(!out.status.success(), "{}: kubectl {args:?} should have been refused", self.name);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn apply(&self, yaml: &str) -> Output {
+        self.kubectl(&["apply", "--server-side", "-f", "-"], Some(yaml))
+    }
+
+    pub fn create(&self, yaml: &str) -> Output {
+        self.kubectl(&["create", "-f", "-"], Some(yaml))
+    }
+}
+
+/// Asserts a refusal came from the webhook, by rule, and names the fix's words.
+pub fn assert_denied_by(stderr: &str, rule: &str, words: &str) {
+    assert!(stderr.contains("denied the request"), "not an admission denial: {stderr}");
+    assert!(stderr.contains(&format!("[{rule}]")), "expected rule {rule}: {stderr}");
+    assert!(stderr.contains(words), "expected {words:?} in: {stderr}");
 }

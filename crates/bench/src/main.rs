@@ -119,6 +119,12 @@ struct Operator {
     log: PathBuf,
 }
 
+/// One webhook port for every operator of the run: a restart re-registers nothing.
+fn webhook_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| devcluster::free_port().unwrap_or(18443))
+}
+
 impl Operator {
     fn start(plane: &ControlPlaneInfo, args: &Args, log_name: &str) -> anyhow::Result<Self> {
         let kubeconfig = plane.mint_kubeconfig(OPERATOR_USER, &["system:masters"])?;
@@ -134,6 +140,9 @@ impl Operator {
             .arg(kubeconfig)
             .arg("--concurrency")
             .arg(args.concurrency.to_string())
+            .args(["--webhook-bind", &format!("127.0.0.1:{}", webhook_port())])
+            .args(["--webhook-url", &format!("https://127.0.0.1:{}", webhook_port())])
+            .args(["--metrics-bind", "127.0.0.1:0"])
             .stdout(file.try_clone()?)
             .stderr(file)
             .stdin(Stdio::null())

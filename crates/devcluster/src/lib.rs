@@ -9,7 +9,7 @@ pub mod pki;
 mod process;
 mod shared;
 
-pub use process::{Lifetime, kill_pid, pid_alive};
+pub use process::{Lifetime, free_port, kill_pid, pid_alive};
 pub use shared::{shared, spawn_for_process_lifetime};
 
 use anyhow::{Context, Result, bail};
@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use pki::{Ca, write_private};
-use process::{Proc, free_port};
+use process::Proc;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -99,6 +99,20 @@ impl ControlPlaneInfo {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|e| e["user"]["username"] == user && verbs.iter().any(|v| e["verb"] == *v))
+            .count())
+    }
+
+    /// Requests by `user` that change state: write verbs, except the review APIs (a
+    /// SelfSubjectReview is a "create" that stores nothing).
+    pub fn audited_state_changes(&self, user: &str) -> Result<usize> {
+        const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+        const REVIEWS: [&str; 4] = ["selfsubjectreviews", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews"];
+        let text = std::fs::read_to_string(self.audit_log()).unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|e| e["user"]["username"] == user && WRITES.iter().any(|v| e["verb"] == *v))
+            .filter(|e| !REVIEWS.iter().any(|r| e["objectRef"]["resource"] == *r))
             .count())
     }
 

@@ -1,0 +1,179 @@
+//! The admission webhook: the policy of DESIGN.md §4 evaluated at the API server, from the
+//! operator's in-memory caches, over TLS with a self-managed (or given) certificate.
+
+mod certs;
+mod facts;
+pub mod policy;
+mod registration;
+mod review;
+mod server;
+pub mod settings;
+
+pub use certs::{Renewal, renewal};
+pub use review::Webhook;
+pub use server::router;
+
+use crate::controller::{Context, apply};
+use crate::metrics::Metrics;
+use anyhow::Context as _;
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use crate::tenancy::access;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use policy::PolicyConfig;
+use settings::AdmissionSettings;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// How often certificates and registration are checked (renewal happens weeks ahead).
+const MAINTENANCE_PERIOD: Duration = Duration::from_secs(300);
+
+/// Starts serving the webhook and registers it with the API server. Requests are answered
+/// from `context` once the controllers have filled their caches.
+pub async fn start(
+    client: Client,
+    settings: AdmissionSettings,
+    policy: PolicyConfig,
+    context: Arc<OnceLock<Arc<Context>>>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
+    let operator_user = whoami(&client).await;
+    let webhook = Arc::new(Webhook {
+        context,
+        policy,
+        admins: facts::PlatformAdmins::new(&settings, operator_user.clone()),
+        metrics,
+    });
+    let names = certificate_names(&settings)?;
+    let cert = load_certificate(&client, &settings, &names).await?;
+    let resolver = Arc::new(server::CertResolver::new(&cert)?);
+    let listener = tokio::net::TcpListener::bind(settings.webhook_bind)
+        .await
+        .with_context(|| format!("cannot listen on --webhook-bind {}", settings.webhook_bind))?;
+    tokio::spawn(server::serve_tls(listener, resolver.clone(), router(webhook)));
+    register(&client, &settings, &cert.ca_bundle_pem).await?;
+    tracing::info!(
+        address = %settings.webhook_bind,
+        url = settings.webhook_url.as_deref().unwrap_or(&settings.webhook_service),
+        operator = operator_user.as_deref().unwrap_or("unknown"),
+        "admission webhook serving and registered"
+    );
+    tokio::spawn(maintain(client, settings, names, resolver, cert));
+    Ok(())
+}
+
+/// Renews the certificate when due and restores the registration if someone changed it.
+async fn maintain(
+    client: Client,
+    settings: AdmissionSettings,
+    names: Vec<String>,
+    resolver: Arc<server::CertResolver>,
+    mut current: certs::ServingCert,
+) {
+    loop {
+        tokio::time::sleep(MAINTENANCE_PERIOD).await;
+        let result = async {
+            let cert = load_certificate(&client, &settings, &names).await?;
+            if cert != current {
+                resolver.set(&cert)?;
+                tracing::info!("webhook certificate renewed");
+                current = cert;
+            }
+            register(&client, &settings, &current.ca_bundle_pem).await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(error = format!("{err:#}"), "webhook maintenance failed; retrying later");
+        }
+    }
+}
+
+async fn load_certificate(client: &Client, settings: &AdmissionSettings, names: &[String]) -> anyhow::Result<certs::ServingCert> {
+    match &settings.webhook_cert_dir {
+        Some(dir) => certs::from_dir(dir),
+        None => certs::ensure(client, &settings.operator_namespace, names).await,
+    }
+}
+
+/// The names the serving certificate must carry: the URL's host, or the Service's DNS names.
+fn certificate_names(settings: &AdmissionSettings) -> anyhow::Result<Vec<String>> {
+    if let Some(url) = &settings.webhook_url {
+        let rest = url.strip_prefix("https://").context("--webhook-url must start with https://")?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => host,
+            _ => authority,
+        };
+        anyhow::ensure!(!host.is_empty(), "--webhook-url {url} has no host");
+        return Ok(vec![host.trim_start_matches('[').trim_end_matches(']').to_string()]);
+    }
+    let (namespace, name) = service(settings)?;
+    Ok(vec![format!("{name}.{namespace}.svc"), format!("{name}.{namespace}.svc.cluster.local")])
+}
+
+fn service(settings: &AdmissionSettings) -> anyhow::Result<(&str, &str)> {
+    settings
+        .webhook_service
+        .split_once('/')
+        .with_context(|| format!("--webhook-service must be <namespace>/<name>, not {:?}", settings.webhook_service))
+}
+
+async fn register(client: &Client, settings: &AdmissionSettings, ca_bundle: &str) -> anyhow::Result<()> {
+    let service = service(settings)?;
+    let url = settings.webhook_url.as_deref();
+    let validating = registration::validating(&registration::client_config(url, service, "/validate", ca_bundle));
+    let mutating = registration::mutating(&registration::client_config(url, service, "/mutate", ca_bundle));
+    let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
+    let current = api.get_metadata_opt(registration::CONFIGURATION_NAME).await?.map(|m| m.metadata);
+    apply::apply_if_changed(&api, &validating, current).await.context("registering the validating webhook")?;
+    let api: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let current = api.get_metadata_opt(registration::CONFIGURATION_NAME).await?.map(|m| m.metadata);
+    apply::apply_if_changed(&api, &mutating, current).await.context("registering the mutating webhook")?;
+    // Tenants must reach their objects through RBAC before the webhook can judge them.
+    let (role, binding) = crate::tenancy::access::tenant_access();
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let current = roles.get_metadata_opt(access::TENANT_ROLE).await?.map(|m| m.metadata);
+    apply::apply_if_changed(&roles, &role, current).await.context("applying the tenant ClusterRole")?;
+    let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let current = bindings.get_metadata_opt(access::TENANT_ROLE).await?.map(|m| m.metadata);
+    apply::apply_if_changed(&bindings, &binding, current).await.context("applying the tenant ClusterRoleBinding")?;
+    Ok(())
+}
+
+/// The operator's own user name: it is a platform admin for its own writes.
+async fn whoami(client: &Client) -> Option<String> {
+    let api: Api<SelfSubjectReview> = Api::all(client.clone());
+    match api.create(&PostParams::default(), &SelfSubjectReview::default()).await {
+        Ok(review) => review.status?.user_info?.username,
+        Err(err) => {
+            tracing::warn!(%err, "cannot tell the operator's own identity (SelfSubjectReview); configure it with --platform-admin-user");
+            None
+        }
+    }
+}
+
+/// Plain HTTP: /metrics for Prometheus, /healthz (the process serves), /readyz (caches filled,
+/// so the webhook decides).
+pub async fn serve_metrics(bind: std::net::SocketAddr, metrics: Arc<Metrics>, context: Arc<OnceLock<Arc<Context>>>) {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/metrics", get(move || async move { metrics.encode() }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if context.get().is_some() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches filling") }
+            }),
+        );
+    match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(%err, "metrics server stopped");
+            }
+        }
+        Err(err) => tracing::error!(%err, %bind, "cannot listen on --metrics-bind"),
+    }
+}

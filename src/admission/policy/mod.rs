@@ -1,0 +1,167 @@
+//! The admission policy (DESIGN.md §4): whether a request is allowed, decided from the request
+//! and in-memory facts. Pure: no I/O, no clock, so every rule is unit-tested without a cluster.
+
+mod namespaced;
+mod organization;
+mod subscription;
+pub(crate) mod team;
+
+#[cfg(test)]
+mod tests;
+
+pub use namespaced::{managed_object, namespace, organization_hosts, tenant_ingress};
+pub use organization::{organization, signup_defaults};
+pub use subscription::subscription;
+pub use team::team;
+
+use crate::api::{Organization, Plan, Role, Subject, SubjectKind, Subscription, Team};
+use crate::tenancy::plan::effective_plan;
+
+/// Annotation the mutating webhook puts on every new Organization: who created it. Sign-up
+/// caps count it, so only platform admins may change it.
+pub const CREATED_BY_ANNOTATION: &str = "atlantiplex.io/created-by";
+
+/// The user making the request, as the API server authenticated it.
+#[derive(Clone, Debug, Default)]
+pub struct Requester {
+    pub username: String,
+    pub groups: Vec<String>,
+    /// A platform admin (system:masters, a configured group or user, cluster-admin binding).
+    pub platform_admin: bool,
+}
+
+impl Requester {
+    /// Whether an RBAC-style subject names this requester.
+    pub fn is(&self, kind: SubjectKind, name: &str, namespace: Option<&str>) -> bool {
+        match kind {
+            SubjectKind::User => self.username == name,
+            SubjectKind::Group => self.groups.iter().any(|g| g == name),
+            SubjectKind::ServiceAccount => {
+                let ns = namespace.unwrap_or_default();
+                self.username.strip_prefix("system:serviceaccount:").is_some_and(|rest| {
+                    rest.split_once(':').is_some_and(|(n, sa)| n == ns && sa == name)
+                })
+            }
+        }
+    }
+
+    pub fn is_subject(&self, subject: &Subject) -> bool {
+        self.is(subject.kind, &subject.name, subject.namespace.as_deref())
+    }
+}
+
+/// The operation under review.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// One request: the old object (update, delete) and the new one (create, update).
+pub struct Request<'a, T> {
+    pub operation: Operation,
+    pub requester: &'a Requester,
+    pub old: Option<&'a T>,
+    pub new: Option<&'a T>,
+}
+
+impl<'a, T> Request<'a, T> {
+    /// The object as it is after the request (the old one for deletes).
+    pub fn object(&self) -> Option<&'a T> {
+        self.new.or(self.old)
+    }
+}
+
+/// Settings the policy needs.
+#[derive(Clone, Debug)]
+pub struct PolicyConfig {
+    pub base_domain: String,
+    pub default_plan: String,
+    /// Any authenticated user may create an organization on the default plan.
+    pub signup: bool,
+    /// Organizations on the default plan one user may create through sign-up.
+    pub signup_max_free_organizations: usize,
+}
+
+/// What the policy reads besides the request: the operator's caches, or fixtures in tests.
+pub trait Facts {
+    fn organization(&self, name: &str) -> Option<Organization>;
+    /// Visits every organization without copying them all (sign-up caps, slugs, hosts).
+    fn each_organization(&self, visit: &mut dyn FnMut(&Organization));
+    fn teams_of(&self, organization: &str) -> Vec<Team>;
+    fn subscriptions_of(&self, organization: &str) -> Vec<Subscription>;
+    fn plan(&self, name: &str) -> Option<Plan>;
+}
+
+/// The outcome, with the rule that decided it (for the audit record and metrics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Stable rule name, e.g. `owners-only`; `allowed` when nothing objected.
+    pub rule: &'static str,
+    /// Why (denials: what to do instead).
+    pub message: String,
+}
+
+impl Decision {
+    pub fn allow(reason: impl Into<String>) -> Self {
+        Self { allowed: true, rule: "allowed", message: reason.into() }
+    }
+
+    pub fn deny(rule: &'static str, message: impl Into<String>) -> Self {
+        Self { allowed: false, rule, message: message.into() }
+    }
+
+    /// The text kubectl shows after "admission webhook ... denied the request:".
+    pub fn user_message(&self) -> String {
+        format!("[{}] {}", self.rule, self.message)
+    }
+}
+
+/// Early return of the first denial.
+macro_rules! check {
+    ($e:expr) => {
+        if let Err(denial) = $e {
+            return denial;
+        }
+    };
+}
+pub(crate) use check;
+
+/// The requester's strongest role in an organization: owners, members, and SSO groups when
+/// the plan includes SSO (the same grants the controller binds).
+pub fn organization_role(org: &Organization, who: &Requester, sso: bool) -> Option<Role> {
+    let spec = &org.spec;
+    let mut roles: Vec<Role> = Vec::new();
+    if spec.owners.iter().any(|s| who.is_subject(s)) {
+        roles.push(Role::Owner);
+    }
+    roles.extend(spec.members.iter().filter(|m| who.is(m.kind, &m.name, m.namespace.as_deref())).map(|m| m.role));
+    if sso {
+        let mappings = spec.security.as_ref().map(|s| s.sso_group_mappings.as_slice()).unwrap_or_default();
+        roles.extend(mappings.iter().filter(|m| who.groups.contains(&m.group)).map(|m| m.role));
+    }
+    roles.into_iter().max_by_key(|r| r.rank())
+}
+
+/// The plan an organization is on now, and whether it exists.
+pub fn plan_of(org: &Organization, facts: &dyn Facts, config: &PolicyConfig) -> (String, Option<Plan>) {
+    let name = org.metadata.name.as_deref().unwrap_or_default();
+    let subscriptions = facts.subscriptions_of(name);
+    let choice = effective_plan(org, &subscriptions, &config.default_plan);
+    let plan = facts.plan(&choice.plan);
+    (choice.plan, plan)
+}
+
+pub fn sso_enabled(plan: Option<&Plan>) -> bool {
+    plan.is_some_and(|p| p.spec.features.sso)
+}
+
+pub fn role_name(role: Option<Role>) -> String {
+    role.map_or_else(|| "not a member".to_string(), |r| format!("{r:?}"))
+}
+
+fn name_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or_default()
+}

@@ -1,0 +1,205 @@
+//! From an AdmissionReview to a policy decision and back: typed objects, the requester, the
+//! audit log line and metrics.
+
+use super::facts::{CacheFacts, PlatformAdmins};
+use super::policy::{self, Decision, Operation, PolicyConfig, Request, Requester};
+use crate::api::{Organization, Subscription, Team};
+use crate::controller::Context;
+use crate::metrics::{DecisionLabels, KindLabels, Metrics};
+use crate::tenancy::labels::ORGANIZATION_OBJECT;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation};
+use kube::core::DynamicObject;
+use kube::runtime::reflector::ObjectRef;
+use serde::de::DeserializeOwned;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Longest a request waits for the caches at start-up (the webhook timeout is 5 s).
+const STARTUP_WAIT: Duration = Duration::from_secs(3);
+
+/// Everything a webhook request needs; the context arrives once the caches are filled.
+pub struct Webhook {
+    pub context: Arc<OnceLock<Arc<Context>>>,
+    pub policy: PolicyConfig,
+    pub admins: PlatformAdmins,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Webhook {
+    /// The context, waiting briefly while the caches fill (at start-up): a request then waits
+    /// a moment instead of failing, within the API server's timeout.
+    pub async fn ready_context(&self) -> Option<Arc<Context>> {
+        let deadline = Instant::now() + STARTUP_WAIT;
+        loop {
+            if let Some(ctx) = self.context.get() {
+                return Some(ctx.clone());
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Validates one review (the `/validate` endpoint).
+    pub fn validate(&self, review: AdmissionReview<DynamicObject>) -> AdmissionReview<DynamicObject> {
+        let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+            Ok(request) => request,
+            Err(_) => return AdmissionResponse::invalid("AdmissionReview without a request").into_review(),
+        };
+        let started = Instant::now();
+        let decision = match self.context.get() {
+            Some(ctx) => self.decide(ctx, &request),
+            None => Decision::deny(
+                "operator-starting",
+                "atlantiplex-operator is starting and its caches are not filled yet: retry in a few seconds",
+            ),
+        };
+        self.record(&request, &decision, started);
+        let mut response = AdmissionResponse::from(&request);
+        response.audit_annotations.insert("rule".into(), decision.rule.into());
+        if !decision.allowed {
+            response = response.deny(decision.user_message());
+            response.result.code = 403;
+            response.result.reason = "Forbidden".into();
+        }
+        response.into_review()
+    }
+
+    /// Mutates one review (the `/mutate` endpoint): sign-up defaults on new Organizations.
+    pub fn mutate(&self, review: AdmissionReview<DynamicObject>) -> AdmissionReview<DynamicObject> {
+        let request: AdmissionRequest<DynamicObject> = match review.try_into() {
+            Ok(request) => request,
+            Err(_) => return AdmissionResponse::invalid("AdmissionReview without a request").into_review(),
+        };
+        let response = AdmissionResponse::from(&request);
+        let (Some(ctx), Some(object), KubeOperation::Create) = (self.context.get(), &request.object, &request.operation)
+        else {
+            return response.into_review();
+        };
+        if request.kind.kind != "Organization" {
+            return response.into_review();
+        }
+        let requester = self.requester(ctx, &request);
+        let raw = serde_json::to_value(object).unwrap_or_default();
+        let ops = policy::signup_defaults(&self.policy, &requester, &raw);
+        let patch = serde_json::from_value::<json_patch::Patch>(serde_json::Value::Array(ops));
+        match patch.map(|p| response.clone().with_patch(p)) {
+            Ok(Ok(patched)) => patched.into_review(),
+            _ => response.deny("internal error building the sign-up patch").into_review(),
+        }
+    }
+
+    fn requester(&self, ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Requester {
+        let username = request.user_info.username.clone().unwrap_or_default();
+        let groups = request.user_info.groups.clone().unwrap_or_default();
+        let platform_admin = self.admins.contains(ctx, &username, &groups);
+        Requester { username, groups, platform_admin }
+    }
+
+    pub fn decide(&self, ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision {
+        let operation = match request.operation {
+            KubeOperation::Create => Operation::Create,
+            KubeOperation::Update => Operation::Update,
+            KubeOperation::Delete => Operation::Delete,
+            KubeOperation::Connect => return Decision::allow("connect is not reviewed"),
+        };
+        let requester = self.requester(ctx, request);
+        let facts = CacheFacts(ctx);
+        let policy = &self.policy;
+        macro_rules! typed {
+            ($t:ty) => {
+                match (typed::<$t>(&request.old_object), typed::<$t>(&request.object)) {
+                    (Ok(old), Ok(new)) => (old, new),
+                    (Err(e), _) | (_, Err(e)) => return unreadable(&requester, request, &e),
+                }
+            };
+        }
+        match (request.kind.group.as_str(), request.kind.kind.as_str()) {
+            ("atlantiplex.io", "Organization") => {
+                let (old, new) = typed!(Organization);
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                policy::organization(policy, &facts, &req)
+            }
+            ("atlantiplex.io", "Team") => {
+                let (old, new) = typed!(Team);
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                policy::team(policy, &facts, &req)
+            }
+            ("atlantiplex.io", "Subscription") => {
+                let (old, new) = typed!(Subscription);
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                policy::subscription(policy, &facts, &req)
+            }
+            ("networking.k8s.io", "Ingress") => {
+                let (old, new) = typed!(Ingress);
+                let namespace = request.namespace.as_deref().unwrap_or_default();
+                let org = ctx
+                    .namespaces
+                    .get(&ObjectRef::new(namespace))
+                    .and_then(|ns| ns.metadata.labels.as_ref()?.get(ORGANIZATION_OBJECT).cloned())
+                    .and_then(|name| ctx.organization(&name));
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                policy::tenant_ingress(policy, org.as_ref(), &req)
+            }
+            (_, kind) => {
+                let meta = |o: &Option<DynamicObject>| o.as_ref().map(|o| o.metadata.clone());
+                let (old, new): (Option<ObjectMeta>, Option<ObjectMeta>) = (meta(&request.old_object), meta(&request.object));
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                if kind == "Namespace" { policy::namespace(&req) } else { policy::managed_object(kind, &req) }
+            }
+        }
+    }
+
+    /// The audit trail of every decision: a structured log line and a metric (the ledger
+    /// stores them once it exists).
+    fn record(&self, request: &AdmissionRequest<DynamicObject>, decision: &Decision, started: Instant) {
+        let elapsed = started.elapsed();
+        let kind = request.kind.kind.clone();
+        let operation = format!("{:?}", request.operation).to_uppercase();
+        tracing::info!(
+            target: "atlantiplex::admission",
+            allowed = decision.allowed,
+            rule = decision.rule,
+            user = request.user_info.username.as_deref().unwrap_or_default(),
+            kind = %kind,
+            name = %request.name,
+            namespace = request.namespace.as_deref().unwrap_or_default(),
+            operation = %operation,
+            reason = %decision.message,
+            micros = elapsed.as_micros() as u64,
+            "admission decision"
+        );
+        self.metrics
+            .webhook_decisions
+            .get_or_create(&DecisionLabels {
+                kind: kind.clone(),
+                operation,
+                allowed: decision.allowed.to_string(),
+                rule: decision.rule.into(),
+            })
+            .inc();
+        self.metrics.webhook_duration.get_or_create(&KindLabels { kind }).observe(elapsed.as_secs_f64());
+    }
+}
+
+fn typed<K: DeserializeOwned>(object: &Option<DynamicObject>) -> Result<Option<K>, serde_json::Error> {
+    match object {
+        Some(o) => Ok(Some(serde_json::from_value(serde_json::to_value(o)?)?)),
+        None => Ok(None),
+    }
+}
+
+/// A stored object this operator version cannot read: platform admins may still fix or remove
+/// it; nobody else can be checked, so nobody else may change it.
+fn unreadable(requester: &Requester, request: &AdmissionRequest<DynamicObject>, error: &serde_json::Error) -> Decision {
+    if requester.platform_admin {
+        return Decision::allow("platform admin (object unreadable by the policy)");
+    }
+    Decision::deny(
+        "unreadable",
+        format!("{} {} cannot be read by the operator ({error}): ask a platform admin to fix it", request.kind.kind, request.name),
+    )
+}

@@ -39,7 +39,8 @@ impl Metrics {
             "Admission decisions by kind, operation, outcome and deciding rule",
             webhook_decisions.clone(),
         );
-        let webhook_duration = Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let webhook_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
         registry.register(
             "webhook_decision_duration_seconds",
             "Time to decide one admission request, in the operator",

@@ -23,7 +23,9 @@ fn stderr(out: &std::process::Output) -> String {
 
 fn team_yaml(name: &str, org: &str, parent: Option<&str>, members: &str) -> String {
     let parent = parent.map(|p| format!("  parent: {p}\n")).unwrap_or_default();
-    format!("apiVersion: atlantiplex.io/v1alpha1\nkind: Team\nmetadata:\n  name: {name}\nspec:\n  organization: {org}\n{parent}  members: {members}\n")
+    format!(
+        "apiVersion: atlantiplex.io/v1alpha1\nkind: Team\nmetadata:\n  name: {name}\nspec:\n  organization: {org}\n{parent}  members: {members}\n"
+    )
 }
 
 #[tokio::test]
@@ -40,8 +42,13 @@ async fn the_role_table_decides_each_users_request() {
     h.apply_ok(&team_yaml("wh-acme.video", "wh-acme", None, "[{kind: User, name: erin, role: TeamAdmin}]"));
     h.wait_ready("organization", "wh-acme");
     h.wait_ready("team", "wh-acme.video");
-    let (alice, bob, carol, erin, mallory) =
-        (h.user("wh-acme-owner", &[]), h.user("bob", &[]), h.user("carol", &[]), h.user("erin", &[]), h.user("mallory", &[]));
+    let (alice, bob, carol, erin, mallory) = (
+        h.user("wh-acme-owner", &[]),
+        h.user("bob", &[]),
+        h.user("carol", &[]),
+        h.user("erin", &[]),
+        h.user("mallory", &[]),
+    );
     let org = ["organization", "wh-acme"];
     support::eventually("the organization's access role reaches its members", || async {
         carol.kubectl(&["get", "organization", "wh-acme"], None).status.success()
@@ -50,12 +57,20 @@ async fn the_role_table_decides_each_users_request() {
 
     // Members: Owners and Admins.
     let out = patch_json(&carol, &org, &member("zed", "Viewer"));
-    assert_denied_by(&stderr(&out), "members-admins-only", "changing spec.members of organization wh-acme needs role Owner or Admin (you are Member)");
+    assert_denied_by(
+        &stderr(&out),
+        "members-admins-only",
+        "changing spec.members of organization wh-acme needs role Owner or Admin (you are Member)",
+    );
     assert!(patch_json(&bob, &org, &member("zed", "Viewer")).status.success(), "an Admin changes members");
     // Owners and deletion: Owners only.
     let out = patch_json(&bob, &org, r#"[{"op":"add","path":"/spec/owners/-","value":{"kind":"User","name":"bob"}}]"#);
     assert_denied_by(&stderr(&out), "owners-only", "needs role Owner (you are Admin)");
-    assert_denied_by(&bob.denied(&["delete", "organization", "wh-acme"]), "owners-only", "only an Owner may delete organization wh-acme");
+    assert_denied_by(
+        &bob.denied(&["delete", "organization", "wh-acme"]),
+        "owners-only",
+        "only an Owner may delete organization wh-acme",
+    );
     // Plan and billing: Owners only.
     let sub = ["subscription", "wh-acme"];
     let to_pro = r#"[{"op":"replace","path":"/spec/plan","value":"professional"}]"#;
@@ -80,16 +95,23 @@ async fn the_role_table_decides_each_users_request() {
 #[tokio::test]
 async fn plan_limits_slugs_and_hosts_hold_for_everyone() {
     let h = cluster_with_operator();
-    let members: String =
-        (2..=5).map(|i| format!("    - {{ kind: User, name: tiny-u{i}, role: Member }}\n")).collect();
+    let members: String = (2..=5).map(|i| format!("    - {{ kind: User, name: tiny-u{i}, role: Member }}\n")).collect();
     h.apply_ok(&org_yaml("wh-tiny", "wh-tiny", &format!("  members:\n{members}")));
     let sixth = format!("{members}    - {{ kind: User, name: tiny-u6, role: Member }}\n");
     let err = h.apply_err(&org_yaml("wh-tiny", "wh-tiny", &format!("  members:\n{sixth}")));
-    assert_denied_by(&err, "plan-users", "plan free allows 5 users and this would make 6: remove 1 owners or members, or upgrade the plan");
+    assert_denied_by(
+        &err,
+        "plan-users",
+        "plan free allows 5 users and this would make 6: remove 1 owners or members, or upgrade the plan",
+    );
     h.apply_ok(&team_yaml("wh-tiny.one", "wh-tiny", None, "[]"));
     h.apply_ok(&team_yaml("wh-tiny.two", "wh-tiny", None, "[]"));
     let err = h.apply_err(&team_yaml("wh-tiny.three", "wh-tiny", None, "[]"));
-    assert_denied_by(&err, "plan-teams", "plan free allows 2 teams and organization wh-tiny has 2: delete a team or upgrade the plan");
+    assert_denied_by(
+        &err,
+        "plan-teams",
+        "plan free allows 2 teams and organization wh-tiny has 2: delete a team or upgrade the plan",
+    );
 
     // A downgrade waits until usage fits, and says what to remove.
     h.apply_ok(&org_yaml("wh-big", "wh-big", ""));
@@ -105,7 +127,8 @@ async fn plan_limits_slugs_and_hosts_hold_for_everyone() {
         owner.kubectl(&["get", "subscription", "wh-big"], None).status.success()
     })
     .await;
-    let out = patch_json(&owner, &["subscription", "wh-big"], r#"[{"op":"replace","path":"/spec/plan","value":"free"}]"#);
+    let out =
+        patch_json(&owner, &["subscription", "wh-big"], r#"[{"op":"replace","path":"/spec/plan","value":"free"}]"#);
     assert_denied_by(&stderr(&out), "downgrade", "delete 1 of its 3 teams (limit 2) first");
     assert_eq!(h.jsonpath(&["subscription", "wh-big"], "{.spec.plan}"), "starter", "nothing changed");
 
@@ -113,7 +136,8 @@ async fn plan_limits_slugs_and_hosts_hold_for_everyone() {
     h.apply_ok(&org_yaml("wh-shop", "wh-shop", "  ingress: { customDomains: [shop.example.com] }\n"));
     let err = h.apply_err(&org_yaml("wh-copy", "wh-copy", "  ingress: { customDomains: [shop.example.com] }\n"));
     assert_denied_by(&err, "host-in-use", "custom domain shop.example.com is already served for organization wh-shop");
-    let err = h.apply_err(&org_yaml("wh-copy", "wh-copy", "  ingress: { customDomains: [wh-shop.atlantiplex.local] }\n"));
+    let err =
+        h.apply_err(&org_yaml("wh-copy", "wh-copy", "  ingress: { customDomains: [wh-shop.atlantiplex.local] }\n"));
     assert_denied_by(&err, "host-in-use", "under the platform's base domain");
 }
 
@@ -124,7 +148,11 @@ async fn tenant_namespaces_keep_the_operators_objects_and_only_their_own_hosts()
     h.wait_ready("organization", "wh-ns");
     let owner = h.user("wh-ns-owner", &[]);
     let ns = "org-wh-ns";
-    assert_denied_by(&owner.denied(&["delete", "rolebinding", "atlantiplex-owner", "-n", ns]), "managed-object", "RoleBinding org-wh-ns/atlantiplex-owner is managed by atlantiplex-operator");
+    assert_denied_by(
+        &owner.denied(&["delete", "rolebinding", "atlantiplex-owner", "-n", ns]),
+        "managed-object",
+        "RoleBinding org-wh-ns/atlantiplex-owner is managed by atlantiplex-operator",
+    );
     assert_denied_by(
         &owner.denied(&["label", "networkpolicy", "atlantiplex-isolation", "-n", ns, "tampered=yes"]),
         "managed-object",
@@ -133,7 +161,11 @@ async fn tenant_namespaces_keep_the_operators_objects_and_only_their_own_hosts()
     let forged = format!(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: forged, namespace: {ns}, labels: {{atlantiplex.io/managed: 'true'}}}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}}\nsubjects: [{{kind: User, name: friend, apiGroup: rbac.authorization.k8s.io}}]\n"
     );
-    assert_denied_by(&stderr(&owner.create(&forged)), "managed-object", "only atlantiplex-operator creates objects labelled atlantiplex.io/managed=true");
+    assert_denied_by(
+        &stderr(&owner.create(&forged)),
+        "managed-object",
+        "only atlantiplex-operator creates objects labelled atlantiplex.io/managed=true",
+    );
     owner.ok(&["create", "configmap", "settings", "-n", ns, "--from-literal=a=b"]);
 
     let ingress = |name: &str, host: &str| {
@@ -144,15 +176,36 @@ async fn tenant_namespaces_keep_the_operators_objects_and_only_their_own_hosts()
     let out = owner.create(&ingress("api", "api.wh-ns.atlantiplex.local"));
     assert!(out.status.success(), "a host under the tenant's subdomain: {}", stderr(&out));
     let out = owner.create(&ingress("steal", "wh-acme.atlantiplex.local"));
-    assert_denied_by(&stderr(&out), "ingress-host", "host wh-acme.atlantiplex.local is not one of organization wh-ns's hosts");
+    assert_denied_by(
+        &stderr(&out),
+        "ingress-host",
+        "host wh-acme.atlantiplex.local is not one of organization wh-ns's hosts",
+    );
 
     // Namespaces stay with their organization.
     let err = h.kubectl(&["label", "namespace", ns, "atlantiplex.io/organization=wh-acme", "--overwrite"]);
     assert_denied_by(&String::from_utf8_lossy(&err.stderr), "namespace-move", "cannot be moved to wh-acme");
-    h.kubectl_ok(&["create", "clusterrole", "wh-namespace-maker", "--verb=create,update,patch,get", "--resource=namespaces"]);
-    h.kubectl_ok(&["create", "clusterrolebinding", "wh-namespace-maker", "--clusterrole=wh-namespace-maker", "--user=ns-maker"]);
+    h.kubectl_ok(&[
+        "create",
+        "clusterrole",
+        "wh-namespace-maker",
+        "--verb=create,update,patch,get",
+        "--resource=namespaces",
+    ]);
+    h.kubectl_ok(&[
+        "create",
+        "clusterrolebinding",
+        "wh-namespace-maker",
+        "--clusterrole=wh-namespace-maker",
+        "--user=ns-maker",
+    ]);
     let maker = h.user("ns-maker", &[]);
-    let claim = "apiVersion: v1\nkind: Namespace\nmetadata: {name: wh-claim, labels: {atlantiplex.io/organization: wh-ns}}\n";
-    assert_denied_by(&stderr(&maker.create(claim)), "namespace-ownership", "only the operator and platform admins set them");
+    let claim =
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: wh-claim, labels: {atlantiplex.io/organization: wh-ns}}\n";
+    assert_denied_by(
+        &stderr(&maker.create(claim)),
+        "namespace-ownership",
+        "only the operator and platform admins set them",
+    );
     maker.ok(&["create", "namespace", "wh-plain"]);
 }

@@ -70,7 +70,11 @@ async fn a_slug_used_by_another_organization_is_refused_and_not_taken_over() {
     // The webhook refuses the second organization outright (the controller's SlugConflict
     // condition remains the backstop for objects that predate the webhook).
     let err = h.apply_err(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
-    support::assert_denied_by(&err, "slug-in-use", "slug taken is already used by organization first-taken: choose another spec.slug");
+    support::assert_denied_by(
+        &err,
+        "slug-in-use",
+        "slug taken is already used by organization first-taken: choose another spec.slug",
+    );
     assert!(h.kubectl(&["get", "organization", "second-taken"]).stderr.starts_with(b"Error from server (NotFound)"));
     assert_eq!(
         h.jsonpath(&["namespace", "org-taken"], "{.metadata.labels.atlantiplex\\.io/organization-object}"),

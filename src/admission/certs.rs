@@ -6,7 +6,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
@@ -44,7 +46,12 @@ pub enum Renewal {
 }
 
 /// Pure: whether the stored certificates still do, given the names to serve and the time.
-pub fn renewal(ca_cert_pem: Option<&str>, serving_cert_pem: Option<&str>, names: &[String], now: OffsetDateTime) -> Renewal {
+pub fn renewal(
+    ca_cert_pem: Option<&str>,
+    serving_cert_pem: Option<&str>,
+    names: &[String],
+    now: OffsetDateTime,
+) -> Renewal {
     let Some(ca) = ca_cert_pem.and_then(|p| parse(p).ok()) else { return Renewal::NewCa("no CA yet") };
     if ca.not_after - CA_RENEW_BEFORE < now {
         return Renewal::NewCa("CA expires within a year");
@@ -96,7 +103,12 @@ fn new_ca(now: OffsetDateTime) -> anyhow::Result<(String, String)> {
     Ok((params.self_signed(&key)?.pem(), key.serialize_pem()))
 }
 
-fn new_serving(ca_cert_pem: &str, ca_key_pem: &str, names: &[String], now: OffsetDateTime) -> anyhow::Result<(String, String)> {
+fn new_serving(
+    ca_cert_pem: &str,
+    ca_key_pem: &str,
+    names: &[String],
+    now: OffsetDateTime,
+) -> anyhow::Result<(String, String)> {
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, KeyPair::from_pem(ca_key_pem)?)?;
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(names.to_vec())?;
@@ -120,12 +132,8 @@ fn unexpired(bundle: &str, now: OffsetDateTime) -> Vec<String> {
 
 /// Pure: the stored certificates after renewal (unchanged when nothing is due).
 fn renew(stored: &Stored, names: &[String], now: OffsetDateTime) -> anyhow::Result<Option<Stored>> {
-    let decision = renewal(
-        stored.ca_cert_pem.as_deref(),
-        stored.serving.as_ref().map(|s| s.cert_pem.as_str()),
-        names,
-        now,
-    );
+    let decision =
+        renewal(stored.ca_cert_pem.as_deref(), stored.serving.as_ref().map(|s| s.cert_pem.as_str()), names, now);
     let (ca_cert, ca_key, old_bundle) = match decision {
         Renewal::Keep => return Ok(None),
         Renewal::NewCa(why) => {
@@ -192,7 +200,8 @@ fn to_secret(namespace: &str, stored: &Stored, resource_version: Option<String>)
 pub async fn ensure(client: &Client, namespace: &str, names: &[String]) -> anyhow::Result<ServingCert> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     for _ in 0..5 {
-        let existing = secrets.get_opt(SECRET_NAME).await.with_context(|| format!("reading Secret {namespace}/{SECRET_NAME}"))?;
+        let existing =
+            secrets.get_opt(SECRET_NAME).await.with_context(|| format!("reading Secret {namespace}/{SECRET_NAME}"))?;
         let stored = existing.as_ref().map(from_secret).unwrap_or_default();
         let Some(renewed) = renew(&stored, names, OffsetDateTime::now_utc())? else {
             if let Some(serving) = stored.serving {
@@ -226,7 +235,8 @@ async fn ensure_namespace(client: &Client, namespace: &str) -> anyhow::Result<()
     if api.get_opt(namespace).await?.is_some() {
         return Ok(());
     }
-    let ns = Namespace { metadata: ObjectMeta { name: Some(namespace.into()), ..Default::default() }, ..Default::default() };
+    let ns =
+        Namespace { metadata: ObjectMeta { name: Some(namespace.into()), ..Default::default() }, ..Default::default() };
     match api.create(&PostParams::default(), &ns).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
@@ -236,8 +246,13 @@ async fn ensure_namespace(client: &Client, namespace: &str) -> anyhow::Result<()
 
 /// A certificate given in files (cert-manager or any other issuer).
 pub fn from_dir(dir: &std::path::Path) -> anyhow::Result<ServingCert> {
-    let read = |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
-    Ok(ServingCert { cert_pem: read("tls.crt")?, key_pem: read("tls.key")?, ca_bundle_pem: read("ca.crt").unwrap_or_default() })
+    let read =
+        |f: &str| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {}", dir.join(f).display()));
+    Ok(ServingCert {
+        cert_pem: read("tls.crt")?,
+        key_pem: read("tls.key")?,
+        ca_bundle_pem: read("ca.crt").unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]
@@ -265,7 +280,10 @@ mod tests {
         let renewed = renew(&stored, &names(), later).unwrap().expect("renewed");
         assert_eq!(renewed.ca_cert_pem, stored.ca_cert_pem);
         assert_ne!(renewed.serving.as_ref().unwrap().cert_pem, stored.serving.as_ref().unwrap().cert_pem);
-        assert_eq!(renewal(stored.ca_cert_pem.as_deref(), Some(&renewed.serving.unwrap().cert_pem), &names(), later), Renewal::Keep);
+        assert_eq!(
+            renewal(stored.ca_cert_pem.as_deref(), Some(&renewed.serving.unwrap().cert_pem), &names(), later),
+            Renewal::Keep
+        );
     }
 
     #[test]

@@ -10,16 +10,17 @@ mod server;
 pub mod settings;
 
 pub use certs::{Renewal, renewal};
+pub use facts::PlatformAdmins;
 pub use review::Webhook;
 pub use server::router;
 
 use crate::controller::{Context, apply};
 use crate::metrics::Metrics;
+use crate::tenancy::access;
 use anyhow::Context as _;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
 use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use crate::tenancy::access;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use policy::PolicyConfig;
@@ -90,7 +91,11 @@ async fn maintain(
     }
 }
 
-async fn load_certificate(client: &Client, settings: &AdmissionSettings, names: &[String]) -> anyhow::Result<certs::ServingCert> {
+async fn load_certificate(
+    client: &Client,
+    settings: &AdmissionSettings,
+    names: &[String],
+) -> anyhow::Result<certs::ServingCert> {
     match &settings.webhook_cert_dir {
         Some(dir) => certs::from_dir(dir),
         None => certs::ensure(client, &settings.operator_namespace, names).await,
@@ -165,7 +170,11 @@ pub async fn serve_metrics(bind: std::net::SocketAddr, metrics: Arc<Metrics>, co
         .route(
             "/readyz",
             get(move || async move {
-                if context.get().is_some() { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "caches filling") }
+                if context.get().is_some() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "caches filling")
+                }
             }),
         );
     match tokio::net::TcpListener::bind(bind).await {

@@ -19,7 +19,9 @@ const TIMEOUT_SECONDS: i32 = 5;
 pub fn client_config(url: Option<&str>, service: (&str, &str), path: &str, ca_bundle: &str) -> WebhookClientConfig {
     let ca_bundle = (!ca_bundle.is_empty()).then(|| ByteString(ca_bundle.as_bytes().to_vec()));
     match url {
-        Some(base) => WebhookClientConfig { url: Some(format!("{}{path}", base.trim_end_matches('/'))), ca_bundle, service: None },
+        Some(base) => {
+            WebhookClientConfig { url: Some(format!("{}{path}", base.trim_end_matches('/'))), ca_bundle, service: None }
+        }
         None => WebhookClientConfig {
             service: Some(ServiceReference {
                 namespace: service.0.into(),
@@ -39,13 +41,19 @@ fn rule(group: &str, resources: &[&str], operations: &[&str]) -> RuleWithOperati
         api_versions: Some(vec!["*".into()]),
         resources: Some(resources.iter().map(|r| r.to_string()).collect()),
         operations: Some(operations.iter().map(|o| o.to_string()).collect()),
-        scope: Some(if group == "atlantiplex.io" || resources == ["namespaces"] { "Cluster" } else { "Namespaced" }.into()),
+        scope: Some(
+            if group == "atlantiplex.io" || resources == ["namespaces"] { "Cluster" } else { "Namespaced" }.into(),
+        ),
     }
 }
 
 fn exists(key: &str) -> LabelSelector {
     LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement { key: key.into(), operator: "Exists".into(), values: None }]),
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: key.into(),
+            operator: "Exists".into(),
+            values: None,
+        }]),
         match_labels: None,
     }
 }
@@ -96,8 +104,18 @@ pub fn validating(client: &WebhookClientConfig) -> ValidatingWebhookConfiguratio
                 everything(),
             ),
             // Namespaces that claim an organization (or to be managed): nobody moves or forges them.
-            hook("namespace-ownership.atlantiplex.io", vec![rule("", &["namespaces"], &["CREATE", "UPDATE"])], everything(), exists(ORGANIZATION)),
-            hook("managed-namespaces.atlantiplex.io", vec![rule("", &["namespaces"], &["CREATE", "UPDATE"])], everything(), exists(MANAGED)),
+            hook(
+                "namespace-ownership.atlantiplex.io",
+                vec![rule("", &["namespaces"], &["CREATE", "UPDATE"])],
+                everything(),
+                exists(ORGANIZATION),
+            ),
+            hook(
+                "managed-namespaces.atlantiplex.io",
+                vec![rule("", &["namespaces"], &["CREATE", "UPDATE"])],
+                everything(),
+                exists(MANAGED),
+            ),
             // What the operator manages inside tenant namespaces stays the operator's.
             hook(
                 "managed-objects.atlantiplex.io",
@@ -110,7 +128,12 @@ pub fn validating(client: &WebhookClientConfig) -> ValidatingWebhookConfiguratio
                 exists(MANAGED),
             ),
             // Every Ingress in a tenant namespace: the tenant's own hosts only.
-            hook("tenant-ingresses.atlantiplex.io", vec![rule("networking.k8s.io", &["ingresses"], &all)], tenant_namespaces(), everything()),
+            hook(
+                "tenant-ingresses.atlantiplex.io",
+                vec![rule("networking.k8s.io", &["ingresses"], &all)],
+                tenant_namespaces(),
+                everything(),
+            ),
         ]),
     }
 }

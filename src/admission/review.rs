@@ -9,8 +9,8 @@ use crate::metrics::{DecisionLabels, KindLabels, Metrics};
 use crate::tenancy::labels::ORGANIZATION_OBJECT;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation};
 use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation};
 use kube::runtime::reflector::ObjectRef;
 use serde::de::DeserializeOwned;
 use std::sync::{Arc, OnceLock};
@@ -75,7 +75,8 @@ impl Webhook {
             Err(_) => return AdmissionResponse::invalid("AdmissionReview without a request").into_review(),
         };
         let response = AdmissionResponse::from(&request);
-        let (Some(ctx), Some(object), KubeOperation::Create) = (self.context.get(), &request.object, &request.operation)
+        let (Some(ctx), Some(object), KubeOperation::Create) =
+            (self.context.get(), &request.object, &request.operation)
         else {
             return response.into_review();
         };
@@ -146,7 +147,8 @@ impl Webhook {
             }
             (_, kind) => {
                 let meta = |o: &Option<DynamicObject>| o.as_ref().map(|o| o.metadata.clone());
-                let (old, new): (Option<ObjectMeta>, Option<ObjectMeta>) = (meta(&request.old_object), meta(&request.object));
+                let (old, new): (Option<ObjectMeta>, Option<ObjectMeta>) =
+                    (meta(&request.old_object), meta(&request.object));
                 let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
                 if kind == "Namespace" { policy::namespace(&req) } else { policy::managed_object(kind, &req) }
             }
@@ -200,6 +202,9 @@ fn unreadable(requester: &Requester, request: &AdmissionRequest<DynamicObject>, 
     }
     Decision::deny(
         "unreadable",
-        format!("{} {} cannot be read by the operator ({error}): ask a platform admin to fix it", request.kind.kind, request.name),
+        format!(
+            "{} {} cannot be read by the operator ({error}): ask a platform admin to fix it",
+            request.kind.kind, request.name
+        ),
     )
 }

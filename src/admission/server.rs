@@ -55,10 +55,7 @@ fn certified_key(cert: &ServingCert) -> anyhow::Result<CertifiedKey> {
 }
 
 pub fn router(webhook: Arc<Webhook>) -> Router {
-    Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
-        .with_state(webhook)
+    Router::new().route("/validate", post(validate)).route("/mutate", post(mutate)).with_state(webhook)
 }
 
 async fn validate(
@@ -79,15 +76,16 @@ async fn mutate(
 
 /// Serves `app` over TLS on `listener` until the process ends.
 pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: Router) {
-    let mut config = match rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-    {
-        Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
-        Err(err) => {
-            tracing::error!(%err, "cannot configure TLS for the webhook");
-            return;
-        }
-    };
+    let mut config =
+        match rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+        {
+            Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
+            Err(err) => {
+                tracing::error!(%err, "cannot configure TLS for the webhook");
+                return;
+            }
+        };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     loop {
@@ -110,7 +108,9 @@ pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: 
                 }
             };
             let service = TowerToHyperService::new(app);
-            if let Err(err) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await {
+            if let Err(err) =
+                auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await
+            {
                 tracing::debug!(%err, "webhook connection ended with an error");
             }
         });

@@ -10,7 +10,11 @@ pub struct AdmissionSettings {
     #[arg(long, env = "ATLANTIPLEX_WEBHOOK_BIND", default_value = "0.0.0.0:8443")]
     pub webhook_bind: SocketAddr,
     /// Service the API server calls the webhook through (`namespace/name`, port 443).
-    #[arg(long, env = "ATLANTIPLEX_WEBHOOK_SERVICE", default_value = "atlantiplex-system/atlantiplex-operator-webhook")]
+    #[arg(
+        long,
+        env = "ATLANTIPLEX_WEBHOOK_SERVICE",
+        default_value = "atlantiplex-system/atlantiplex-operator-webhook"
+    )]
     pub webhook_service: String,
     /// Development override: the API server calls this URL instead of the Service (e.g. a
     /// local control plane calling an operator on the same machine: https://127.0.0.1:8443).
@@ -24,7 +28,12 @@ pub struct AdmissionSettings {
     #[arg(long, env = "POD_NAMESPACE", default_value = "atlantiplex-system")]
     pub operator_namespace: String,
     /// Groups whose members are platform admins (comma-separated or repeated).
-    #[arg(long = "platform-admin-group", env = "ATLANTIPLEX_PLATFORM_ADMIN_GROUPS", value_delimiter = ',', default_value = "system:masters")]
+    #[arg(
+        long = "platform-admin-group",
+        env = "ATLANTIPLEX_PLATFORM_ADMIN_GROUPS",
+        value_delimiter = ',',
+        default_value = "system:masters"
+    )]
     pub platform_admin_groups: Vec<String>,
     /// Users (including GitOps service accounts, `system:serviceaccount:<ns>:<name>`) who are
     /// platform admins (comma-separated or repeated).

@@ -38,8 +38,11 @@ pub struct OrganizationSpec {
     pub slug: String,
     #[schemars(length(min = 1, max = 200))]
     pub display_name: String,
-    /// Owners: full control, including billing, owners and deletion. At least one.
-    #[schemars(length(min = 1, max = 50))]
+    /// Owners: full control, including billing, owners and deletion. At least one (the
+    /// admission webhook fills in the requester on self-service sign-up, so it may be omitted
+    /// there).
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 50), transform = no_default)]
     pub owners: Vec<Subject>,
     /// Everyone else with access to the organization: Admin, Member or Viewer.
     #[serde(default)]
@@ -177,6 +180,11 @@ pub struct Usage {
     pub user_count: i32,
     pub team_count: i32,
     pub namespace_count: i32,
+}
+
+/// Optional, yet never empty: a schema default (`[]`) would have to satisfy minItems.
+fn no_default(schema: &mut schemars::Schema) {
+    schema.remove("default");
 }
 
 fn custom_domains_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -4,9 +4,9 @@ use anyhow::Context as _;
 use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
 use atlantiplex_operator::metrics::Metrics;
 use atlantiplex_operator::{api, controller, settings::Settings};
-use std::sync::{Arc, OnceLock};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]

@@ -78,7 +78,11 @@ pub fn tenant_access() -> (ClusterRole, ClusterRoleBinding) {
     };
     let binding = ClusterRoleBinding {
         metadata: meta,
-        role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "ClusterRole".into(), name: TENANT_ROLE.into() },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: TENANT_ROLE.into(),
+        },
         subjects: Some(vec![RbacSubject {
             kind: "Group".into(),
             name: "system:authenticated".into(),

@@ -254,7 +254,12 @@ impl User {
     /// Runs kubectl and asserts it succeeded.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args, None);
-        assert!(out.status.success(), "{}: kubectl {args:?} failed: {}", self.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: kubectl {args:?} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

@@ -106,7 +106,8 @@ impl ControlPlaneInfo {
     /// SelfSubjectReview is a "create" that stores nothing).
     pub fn audited_state_changes(&self, user: &str) -> Result<usize> {
         const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
-        const REVIEWS: [&str; 4] = ["selfsubjectreviews", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews"];
+        const REVIEWS: [&str; 4] =
+            ["selfsubjectreviews", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews"];
         let text = std::fs::read_to_string(self.audit_log()).unwrap_or_default();
         Ok(text
             .lines()

@@ -38,9 +38,9 @@ impl Requester {
             SubjectKind::Group => self.groups.iter().any(|g| g == name),
             SubjectKind::ServiceAccount => {
                 let ns = namespace.unwrap_or_default();
-                self.username.strip_prefix("system:serviceaccount:").is_some_and(|rest| {
-                    rest.split_once(':').is_some_and(|(n, sa)| n == ns && sa == name)
-                })
+                self.username
+                    .strip_prefix("system:serviceaccount:")
+                    .is_some_and(|rest| rest.split_once(':').is_some_and(|(n, sa)| n == ns && sa == name))
             }
         }
     }

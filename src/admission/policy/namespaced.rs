@@ -32,7 +32,9 @@ pub fn namespace(req: &Request<ObjectMeta>) -> Decision {
     {
         return Decision::deny(
             "namespace-move",
-            format!("namespace {name} belongs to organization {from} and cannot be moved to {to}: create a new namespace in {to} instead"),
+            format!(
+                "namespace {name} belongs to organization {from} and cannot be moved to {to}: create a new namespace in {to} instead"
+            ),
         );
     }
     let owner_refs_changed = req.old.map(|m| &m.owner_references) != req.new.map(|m| &m.owner_references)
@@ -91,7 +93,12 @@ fn host_allowed(host: &str, allowed: &[String], subdomain: &str) -> bool {
 
 /// A tenant's own Ingress in its namespace may use only the organization's hosts.
 pub fn tenant_ingress(config: &PolicyConfig, org: Option<&Organization>, req: &Request<Ingress>) -> Decision {
-    let metas = Request { operation: req.operation, requester: req.requester, old: req.old.map(|i| &i.metadata), new: req.new.map(|i| &i.metadata) };
+    let metas = Request {
+        operation: req.operation,
+        requester: req.requester,
+        old: req.old.map(|i| &i.metadata),
+        new: req.new.map(|i| &i.metadata),
+    };
     if is_managed(metas.old) || is_managed(metas.new) {
         return managed_object("Ingress", &metas);
     }
@@ -103,7 +110,9 @@ pub fn tenant_ingress(config: &PolicyConfig, org: Option<&Organization>, req: &R
     let Some(org) = org else {
         return Decision::deny(
             "ingress-host",
-            format!("namespace {ns} belongs to no existing organization, so it may not serve any host: ask a platform admin"),
+            format!(
+                "namespace {ns} belongs to no existing organization, so it may not serve any host: ask a platform admin"
+            ),
         );
     };
     let allowed = organization_hosts(config, org);
@@ -112,7 +121,9 @@ pub fn tenant_ingress(config: &PolicyConfig, org: Option<&Organization>, req: &R
     if spec.rules.as_ref().is_some_and(|rules| rules.iter().any(|r| r.host.as_deref().unwrap_or_default().is_empty())) {
         return Decision::deny(
             "ingress-host",
-            format!("every Ingress rule needs a host (a rule without one would catch other tenants' traffic): set host to {subdomain} or a name under it"),
+            format!(
+                "every Ingress rule needs a host (a rule without one would catch other tenants' traffic): set host to {subdomain} or a name under it"
+            ),
         );
     }
     if spec.rules.as_ref().is_none_or(Vec::is_empty) && spec.default_backend.is_some() {

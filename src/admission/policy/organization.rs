@@ -18,6 +18,9 @@ pub fn organization(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Orga
 }
 
 fn create(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, new: &Organization) -> Decision {
+    if new.spec.owners.is_empty() {
+        return Decision::deny("last-owner", "an organization needs at least one owner: list them in spec.owners");
+    }
     check!(slug_free(facts, new));
     check!(hosts_free(config, facts, new, None));
     let (plan_name, plan) = plan_of(new, facts, config);
@@ -31,7 +34,10 @@ fn create(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, new: &Organ
         if !new.spec.owners.iter().any(|o| who.is_subject(o)) {
             return Decision::deny(
                 "signup-owner",
-                format!("with self-service sign-up you must be an owner of the organization: add {} to spec.owners", who.username),
+                format!(
+                    "with self-service sign-up you must be an owner of the organization: add {} to spec.owners",
+                    who.username
+                ),
             );
         }
         if plan_name != config.default_plan {
@@ -68,7 +74,13 @@ fn create(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, new: &Organ
     Decision::allow(if who.platform_admin { "platform admin" } else { "self-service sign-up" })
 }
 
-fn update(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, old: &Organization, new: &Organization) -> Decision {
+fn update(
+    config: &PolicyConfig,
+    facts: &dyn Facts,
+    who: &Requester,
+    old: &Organization,
+    new: &Organization,
+) -> Decision {
     let (plan_name, plan) = plan_of(old, facts, config);
     let sso = sso_enabled(plan.as_ref());
     let (before, after) = (organization_role(old, who, sso), organization_role(new, who, sso));
@@ -104,7 +116,11 @@ fn update(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, old: &Organ
             check!(required("spec.members", &[Role::Owner, Role::Admin], "members-admins-only"));
         }
         if changes.settings {
-            check!(required("settings (displayName, ingress, security, branding)", &[Role::Owner, Role::Admin], "settings-admins-only"));
+            check!(required(
+                "settings (displayName, ingress, security, branding)",
+                &[Role::Owner, Role::Admin],
+                "settings-admins-only"
+            ));
         }
         if changes.owner_settings {
             check!(required("spec.deletionPolicy or spec.suspended", &[Role::Owner], "owners-only"));
@@ -115,7 +131,9 @@ fn update(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, old: &Organ
         if changes.created_by {
             return Decision::deny(
                 "created-by",
-                format!("annotation {CREATED_BY_ANNOTATION} records who created the organization and only platform admins may change it"),
+                format!(
+                    "annotation {CREATED_BY_ANNOTATION} records who created the organization and only platform admins may change it"
+                ),
             );
         }
         if changes.operator_fields {
@@ -126,7 +144,10 @@ fn update(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, old: &Organ
         }
     }
     if new.spec.owners.is_empty() {
-        return Decision::deny("last-owner", format!("organization {name} must keep at least one owner: add another owner first"));
+        return Decision::deny(
+            "last-owner",
+            format!("organization {name} must keep at least one owner: add another owner first"),
+        );
     }
     if after.map(|r| r.rank()) > before.map(|r| r.rank()) {
         return Decision::deny(
@@ -180,9 +201,8 @@ struct Changes {
 impl Changes {
     fn between(old: &Organization, new: &Organization) -> Self {
         let (o, n) = (&old.spec, &new.spec);
-        let created_by = |org: &Organization| {
-            org.metadata.annotations.as_ref().and_then(|a| a.get(CREATED_BY_ANNOTATION)).cloned()
-        };
+        let created_by =
+            |org: &Organization| org.metadata.annotations.as_ref().and_then(|a| a.get(CREATED_BY_ANNOTATION)).cloned();
         let without_created_by = |org: &Organization| {
             let mut a = org.metadata.annotations.clone().unwrap_or_default();
             a.remove(CREATED_BY_ANNOTATION);
@@ -235,7 +255,12 @@ fn slug_free(facts: &dyn Facts, new: &Organization) -> Result<(), Decision> {
 
 /// New custom domains must be nobody else's host, and not under the base domain (every
 /// `<slug>.<baseDomain>` belongs to the organization with that slug).
-fn hosts_free(config: &PolicyConfig, facts: &dyn Facts, new: &Organization, old: Option<&Organization>) -> Result<(), Decision> {
+fn hosts_free(
+    config: &PolicyConfig,
+    facts: &dyn Facts,
+    new: &Organization,
+    old: Option<&Organization>,
+) -> Result<(), Decision> {
     let domains = |org: &Organization| org.spec.ingress.as_ref().map(|i| i.custom_domains.clone()).unwrap_or_default();
     let before = old.map(domains).unwrap_or_default();
     let added: Vec<String> = domains(new).into_iter().filter(|d| !before.contains(d)).collect();
@@ -268,7 +293,9 @@ fn hosts_free(config: &PolicyConfig, facts: &dyn Facts, new: &Organization, old:
     match conflict {
         Some((domain, other)) => Err(Decision::deny(
             "host-in-use",
-            format!("custom domain {domain} is already served for organization {other}: remove it from spec.ingress.customDomains"),
+            format!(
+                "custom domain {domain} is already served for organization {other}: remove it from spec.ingress.customDomains"
+            ),
         )),
         None => Ok(()),
     }
@@ -305,7 +332,9 @@ pub fn signup_defaults(config: &PolicyConfig, who: &Requester, object: &Value) -
             "path": format!("/metadata/annotations/{}", CREATED_BY_ANNOTATION.replace('~', "~0").replace('/', "~1")),
             "value": who.username,
         })),
-        _ => ops.push(json!({"op": "add", "path": "/metadata/annotations", "value": {CREATED_BY_ANNOTATION: who.username}})),
+        _ => ops.push(
+            json!({"op": "add", "path": "/metadata/annotations", "value": {CREATED_BY_ANNOTATION: who.username}}),
+        ),
     }
     if who.platform_admin || !config.signup {
         return ops;
@@ -313,9 +342,9 @@ pub fn signup_defaults(config: &PolicyConfig, who: &Requester, object: &Value) -
     let me = requester_subject(who);
     match object.pointer("/spec/owners") {
         Some(Value::Array(owners)) => {
-            let listed = owners.iter().any(|o| {
-                serde_json::from_value::<crate::api::Subject>(o.clone()).is_ok_and(|s| who.is_subject(&s))
-            });
+            let listed = owners
+                .iter()
+                .any(|o| serde_json::from_value::<crate::api::Subject>(o.clone()).is_ok_and(|s| who.is_subject(&s)));
             if !listed {
                 ops.push(json!({"op": "add", "path": "/spec/owners/-", "value": me}));
             }

@@ -1,7 +1,9 @@
 //! Subscription rules: only an Owner changes plan or billing; one subscription per
 //! organization; no plan whose limits the organization's current usage exceeds.
 
-use super::{Decision, Facts, Operation, PolicyConfig, Request, name_of, organization_role, plan_of, role_name, sso_enabled};
+use super::{
+    Decision, Facts, Operation, PolicyConfig, Request, name_of, organization_role, plan_of, role_name, sso_enabled,
+};
 use crate::api::{Organization, Plan, Role, Subscription};
 use crate::tenancy::plan::user_count;
 
@@ -25,7 +27,10 @@ pub fn subscription(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Subs
         if role != Some(Role::Owner) {
             return Decision::deny(
                 "billing-owners-only",
-                format!("only an Owner of organization {org_name} may change its plan or billing (you are {}): ask an owner", role_name(role)),
+                format!(
+                    "only an Owner of organization {org_name} may change its plan or billing (you are {}): ask an owner",
+                    role_name(role)
+                ),
             );
         }
     }
@@ -41,7 +46,9 @@ pub fn subscription(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Subs
             if let Some(other) = others.first() {
                 return Decision::deny(
                     "subscription-exists",
-                    format!("organization {org_name} already has Subscription {other}: change its spec.plan instead of adding another"),
+                    format!(
+                        "organization {org_name} already has Subscription {other}: change its spec.plan instead of adding another"
+                    ),
                 );
             }
             target_plan(facts, who.platform_admin, &org, &new.spec.plan)
@@ -79,16 +86,16 @@ fn target_plan(facts: &dyn Facts, platform_admin: bool, org: &Organization, plan
         );
     };
     if plan.spec.internal && !platform_admin {
-        return Decision::deny("internal-plan", format!("plan {plan_name} is internal: only platform admins assign it"));
+        return Decision::deny(
+            "internal-plan",
+            format!("plan {plan_name} is internal: only platform admins assign it"),
+        );
     }
     match fits(org, facts, &plan) {
         Ok(()) => Decision::allow("usage fits the plan"),
         Err(excess) => Decision::deny(
             "downgrade",
-            format!(
-                "organization {} uses more than plan {plan_name} allows: {excess} first",
-                name_of(&org.metadata)
-            ),
+            format!("organization {} uses more than plan {plan_name} allows: {excess} first", name_of(&org.metadata)),
         ),
     }
 }
@@ -97,11 +104,9 @@ fn target_plan(facts: &dyn Facts, platform_admin: bool, org: &Organization, plan
 fn fits(org: &Organization, facts: &dyn Facts, plan: &Plan) -> Result<(), String> {
     let limits = &plan.spec.limits;
     let users = user_count(org);
-    let teams = facts
-        .teams_of(name_of(&org.metadata))
-        .iter()
-        .filter(|t| t.metadata.deletion_timestamp.is_none())
-        .count() as i32;
+    let teams =
+        facts.teams_of(name_of(&org.metadata)).iter().filter(|t| t.metadata.deletion_timestamp.is_none()).count()
+            as i32;
     let mut excess = Vec::new();
     if let Some(limit) = limits.users.filter(|l| users > *l) {
         excess.push(format!("remove {} of its {users} owners and members (limit {limit})", users - limit));

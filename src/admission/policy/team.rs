@@ -1,7 +1,10 @@
 //! Team rules: Owners and Admins manage every team; a TeamAdmin manages the members of their
 //! teams and creates or deletes sub-teams under them. Nobody exceeds the plan's team count.
 
-use super::{Decision, Facts, Operation, PolicyConfig, Request, Requester, check, organization_role, plan_of, role_name, sso_enabled};
+use super::{
+    Decision, Facts, Operation, PolicyConfig, Request, Requester, check, organization_role, plan_of, role_name,
+    sso_enabled,
+};
 use crate::api::{Role, Team};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,11 +49,16 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
                 );
             }
             if let Some(limit) = plan.as_ref().and_then(|p| p.spec.limits.teams) {
-                let existing = teams.values().filter(|t| t.metadata.deletion_timestamp.is_none() && t.metadata.name.as_deref() != Some(name)).count();
+                let existing = teams
+                    .values()
+                    .filter(|t| t.metadata.deletion_timestamp.is_none() && t.metadata.name.as_deref() != Some(name))
+                    .count();
                 if existing as i32 + 1 > limit {
                     return Decision::deny(
                         "plan-teams",
-                        format!("plan {plan_name} allows {limit} teams and organization {org_name} has {existing}: delete a team or upgrade the plan"),
+                        format!(
+                            "plan {plan_name} allows {limit} teams and organization {org_name} has {existing}: delete a team or upgrade the plan"
+                        ),
                     );
                 }
             }
@@ -73,34 +81,46 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
                 }
                 if new.spec.parent != old.spec.parent
                     && !is_manager
-                    && !(scope.admin_of(old.spec.parent.as_deref(), None) && scope.admin_of(new.spec.parent.as_deref(), None))
+                    && !(scope.admin_of(old.spec.parent.as_deref(), None)
+                        && scope.admin_of(new.spec.parent.as_deref(), None))
                 {
                     return Decision::deny(
                         "teams-admins-only",
-                        format!("moving team {name} needs role Owner or Admin of organization {org_name}, or TeamAdmin above both its old and its new parent"),
+                        format!(
+                            "moving team {name} needs role Owner or Admin of organization {org_name}, or TeamAdmin above both its old and its new parent"
+                        ),
                     );
                 }
                 if new.spec.quota_share != old.spec.quota_share && !is_manager {
                     return Decision::deny(
                         "teams-admins-only",
-                        format!("changing spec.quotaShare of team {name} needs role Owner or Admin of organization {org_name} (quota is the organization's budget)"),
+                        format!(
+                            "changing spec.quotaShare of team {name} needs role Owner or Admin of organization {org_name} (quota is the organization's budget)"
+                        ),
                     );
                 }
                 let may_delete = is_manager || scope.admin_of(old.spec.parent.as_deref(), None);
                 if new.spec.allow_cascade_delete != old.spec.allow_cascade_delete && !may_delete {
                     return Decision::deny(
                         "teams-admins-only",
-                        format!("changing spec.allowCascadeDelete of team {name} needs the right to delete it: Owner or Admin of organization {org_name}, or TeamAdmin above the team"),
+                        format!(
+                            "changing spec.allowCascadeDelete of team {name} needs the right to delete it: Owner or Admin of organization {org_name}, or TeamAdmin above the team"
+                        ),
                     );
                 }
-                let labels = old.metadata.labels != new.metadata.labels || old.metadata.annotations != new.metadata.annotations;
+                let labels =
+                    old.metadata.labels != new.metadata.labels || old.metadata.annotations != new.metadata.annotations;
                 if labels && !is_manager && !team_admin {
                     return Decision::deny(
                         "metadata-admins-only",
-                        format!("changing labels or annotations of team {name} needs role Owner, Admin or TeamAdmin of it"),
+                        format!(
+                            "changing labels or annotations of team {name} needs role Owner, Admin or TeamAdmin of it"
+                        ),
                     );
                 }
-                if old.metadata.finalizers != new.metadata.finalizers || old.metadata.owner_references != new.metadata.owner_references {
+                if old.metadata.finalizers != new.metadata.finalizers
+                    || old.metadata.owner_references != new.metadata.owner_references
+                {
                     return Decision::deny(
                         "operator-managed",
                         "metadata.finalizers and metadata.ownerReferences are managed by the operator: leave them unchanged",
@@ -166,7 +186,13 @@ impl Scope<'_> {
 }
 
 /// The requester's role in the team after the change must not exceed the one before.
-fn no_escalation(scope: &Scope, parent: Option<&str>, name: &str, old: Option<&Team>, new: &Team) -> Result<(), Decision> {
+fn no_escalation(
+    scope: &Scope,
+    parent: Option<&str>,
+    name: &str,
+    old: Option<&Team>,
+    new: &Team,
+) -> Result<(), Decision> {
     let before = match old {
         Some(old) => scope.role(Some(name), Some(old)),
         None => scope.role(parent, None),

@@ -73,11 +73,18 @@ fn world() -> World {
     World {
         orgs: vec![
             org("acme", ACME),
-            org("tiny", "  owners: [{kind: User, name: tom}]\n  members: [{kind: User, name: u2, role: Member}, {kind: User, name: u3, role: Member}, {kind: User, name: u4, role: Member}, {kind: User, name: u5, role: Member}]\n"),
+            org(
+                "tiny",
+                "  owners: [{kind: User, name: tom}]\n  members: [{kind: User, name: u2, role: Member}, {kind: User, name: u3, role: Member}, {kind: User, name: u4, role: Member}, {kind: User, name: u5, role: Member}]\n",
+            ),
             org("other", "  owners: [{kind: User, name: olga}]\n  ingress: {customDomains: [video.other.example]}\n"),
         ],
         teams: vec![
-            team("acme.video", None, "[{kind: User, name: erin, role: TeamAdmin}, {kind: User, name: frank, role: Member}]"),
+            team(
+                "acme.video",
+                None,
+                "[{kind: User, name: erin, role: TeamAdmin}, {kind: User, name: frank, role: Member}]",
+            ),
             team("acme.live", Some("acme.video"), "[{kind: User, name: gina, role: Viewer}]"),
             team("tiny.one", None, "[]"),
             team("tiny.two", None, "[]"),
@@ -99,7 +106,11 @@ fn update_org(w: &World, who: &Requester, change: impl Fn(&mut Organization)) ->
     let old = w.organization("acme").unwrap();
     let mut new = old.clone();
     change(&mut new);
-    organization(&config(), w, &Request { operation: Operation::Update, requester: who, old: Some(&old), new: Some(&new) })
+    organization(
+        &config(),
+        w,
+        &Request { operation: Operation::Update, requester: who, old: Some(&old), new: Some(&new) },
+    )
 }
 
 fn create_team(w: &World, who: &Requester, t: &Team) -> Decision {
@@ -110,7 +121,11 @@ fn update_team(w: &World, who: &Requester, name: &str, change: impl Fn(&mut Team
     let old = w.teams.iter().find(|t| t.metadata.name.as_deref() == Some(name)).unwrap().clone();
     let mut new = old.clone();
     change(&mut new);
-    team::team(&config(), w, &Request { operation: Operation::Update, requester: who, old: Some(&old), new: Some(&new) })
+    team::team(
+        &config(),
+        w,
+        &Request { operation: Operation::Update, requester: who, old: Some(&old), new: Some(&new) },
+    )
 }
 
 fn delete_team(w: &World, who: &Requester, name: &str) -> Decision {
@@ -150,11 +165,18 @@ fn owners_and_deletion_are_for_owners_only() {
     assert!(denied.message.contains("needs role Owner (you are Admin)"), "{}", denied.message);
     assert_eq!(outcome(&update_org(&w, &user("bob"), |o| o.spec.suspended = true)), "owners-only");
     assert!(update_org(&w, &user("bob"), |o| o.spec.display_name = "ACME".into()).allowed);
-    assert_eq!(outcome(&update_org(&w, &user("carol"), |o| o.spec.display_name = "ACME".into())), "settings-admins-only");
+    assert_eq!(
+        outcome(&update_org(&w, &user("carol"), |o| o.spec.display_name = "ACME".into())),
+        "settings-admins-only"
+    );
 
     let acme = w.organization("acme").unwrap();
     let delete = |who: &Requester| {
-        organization(&config(), &w, &Request { operation: Operation::Delete, requester: who, old: Some(&acme), new: None })
+        organization(
+            &config(),
+            &w,
+            &Request { operation: Operation::Delete, requester: who, old: Some(&acme), new: None },
+        )
     };
     assert!(delete(&user("alice")).allowed);
     assert_eq!(outcome(&delete(&user("bob"))), "owners-only");
@@ -168,7 +190,11 @@ fn plan_and_billing_are_for_owners_only() {
     let mut new = old.clone();
     new.spec.plan = "professional".into();
     for (who, expected) in [("alice", "allowed"), ("bob", "billing-owners-only"), ("erin", "billing-owners-only")] {
-        let d = subscription(&config(), &w, &Request { operation: Operation::Update, requester: &user(who), old: Some(&old), new: Some(&new) });
+        let d = subscription(
+            &config(),
+            &w,
+            &Request { operation: Operation::Update, requester: &user(who), old: Some(&old), new: Some(&new) },
+        );
         assert_eq!(outcome(&d), expected, "{who}");
     }
 }
@@ -200,13 +226,21 @@ fn teams_are_created_by_owners_admins_and_team_admins_below_their_teams() {
 fn team_members_are_changed_by_owners_admins_and_team_admins_above() {
     let w = world();
     let add = |t: &mut Team| t.spec.members.push(yaml("{kind: User, name: zed, role: Member}"));
-    for (who, expected) in
-        [("alice", "allowed"), ("bob", "allowed"), ("erin", "allowed"), ("frank", "team-members-admins-only"), ("gina", "team-members-admins-only"), ("carol", "team-members-admins-only")]
-    {
+    for (who, expected) in [
+        ("alice", "allowed"),
+        ("bob", "allowed"),
+        ("erin", "allowed"),
+        ("frank", "team-members-admins-only"),
+        ("gina", "team-members-admins-only"),
+        ("carol", "team-members-admins-only"),
+    ] {
         assert_eq!(outcome(&update_team(&w, &user(who), "acme.live", add)), expected, "{who}");
     }
     // The quota share is the organization's budget.
-    assert_eq!(outcome(&update_team(&w, &user("erin"), "acme.live", |t| t.spec.quota_share = Some(50))), "teams-admins-only");
+    assert_eq!(
+        outcome(&update_team(&w, &user("erin"), "acme.live", |t| t.spec.quota_share = Some(50))),
+        "teams-admins-only"
+    );
     assert!(update_team(&w, &user("bob"), "acme.live", |t| t.spec.quota_share = Some(50)).allowed);
 }
 
@@ -238,12 +272,21 @@ fn nobody_raises_their_own_role() {
     // Through a group the requester is in, too.
     let mut bob = user("bob");
     bob.groups.push("acme-leads".into());
-    let d = update_org(&w, &user("alice"), |o| o.spec.members.push(yaml("{kind: Group, name: acme-leads, role: Admin}")));
+    let d =
+        update_org(&w, &user("alice"), |o| o.spec.members.push(yaml("{kind: Group, name: acme-leads, role: Admin}")));
     assert!(d.allowed, "alice is Owner already: {d:?}");
-    let d = update_team(&w, &admin(), "acme.live", |t| t.spec.members.push(yaml("{kind: User, name: root, role: TeamAdmin}")));
+    let d = update_team(&w, &admin(), "acme.live", |t| {
+        t.spec.members.push(yaml("{kind: User, name: root, role: TeamAdmin}"))
+    });
     assert_eq!(d.rule, "self-escalation");
     // A TeamAdmin granting themselves TeamAdmin lower down gains nothing: allowed.
-    assert!(update_team(&w, &user("erin"), "acme.live", |t| t.spec.members.push(yaml("{kind: User, name: erin, role: TeamAdmin}"))).allowed);
+    assert!(
+        update_team(&w, &user("erin"), "acme.live", |t| t
+            .spec
+            .members
+            .push(yaml("{kind: User, name: erin, role: TeamAdmin}")))
+        .allowed
+    );
 }
 
 #[test]
@@ -283,7 +326,13 @@ fn slugs_and_hosts_are_never_reused() {
     let w = world();
     let mut dup: Organization = org("acme-2", "  owners: [{kind: User, name: x}]\n");
     dup.spec.slug = "acme".into();
-    let create = |o: &Organization| organization(&config(), &w, &Request { operation: Operation::Create, requester: &admin(), old: None, new: Some(o) });
+    let create = |o: &Organization| {
+        organization(
+            &config(),
+            &w,
+            &Request { operation: Operation::Create, requester: &admin(), old: None, new: Some(o) },
+        )
+    };
     let d = create(&dup);
     assert_eq!(d.rule, "slug-in-use");
     assert!(d.message.contains("already used by organization acme"));
@@ -294,7 +343,10 @@ fn slugs_and_hosts_are_never_reused() {
     assert!(d.message.contains("already served for organization other"), "{}", d.message);
     let squatting = org("newco", "  owners: [{kind: User, name: x}]\n  ingress: {customDomains: [acme.studio.test]}\n");
     assert_eq!(create(&squatting).rule, "host-in-use");
-    let own = org("newco", "  owners: [{kind: User, name: x}]\n  ingress: {customDomains: [www.newco.studio.test, newco.example]}\n");
+    let own = org(
+        "newco",
+        "  owners: [{kind: User, name: x}]\n  ingress: {customDomains: [www.newco.studio.test, newco.example]}\n",
+    );
     assert!(create(&own).allowed);
 }
 
@@ -306,20 +358,51 @@ fn a_downgrade_is_refused_until_usage_fits_and_says_what_to_remove() {
     let mut new = old.clone();
     new.spec.plan = "free".into();
     let alice = user("alice");
-    let d = subscription(&config(), &w, &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) });
+    let d = subscription(
+        &config(),
+        &w,
+        &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) },
+    );
     assert_eq!(d.rule, "downgrade");
     assert!(d.message.contains("delete 1 of its 3 teams (limit 2)"), "{}", d.message);
-    let d = subscription(&config(), &w, &Request { operation: Operation::Delete, requester: &alice, old: Some(&old), new: None });
+    let d = subscription(
+        &config(),
+        &w,
+        &Request { operation: Operation::Delete, requester: &alice, old: Some(&old), new: None },
+    );
     assert_eq!(d.rule, "downgrade", "deleting the Subscription falls back to free");
     new.spec.plan = "professional".into();
-    assert!(subscription(&config(), &w, &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) }).allowed);
+    assert!(
+        subscription(
+            &config(),
+            &w,
+            &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) }
+        )
+        .allowed
+    );
     new.spec.plan = "admin".into();
-    let d = subscription(&config(), &w, &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) });
+    let d = subscription(
+        &config(),
+        &w,
+        &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) },
+    );
     assert_eq!(d.rule, "internal-plan");
     new.spec.plan = "platinum".into();
-    assert_eq!(subscription(&config(), &w, &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) }).rule, "unknown-plan");
+    assert_eq!(
+        subscription(
+            &config(),
+            &w,
+            &Request { operation: Operation::Update, requester: &alice, old: Some(&old), new: Some(&new) }
+        )
+        .rule,
+        "unknown-plan"
+    );
     let second = sub("acme-2", "acme", "professional");
-    let d = subscription(&config(), &w, &Request { operation: Operation::Create, requester: &alice, old: None, new: Some(&second) });
+    let d = subscription(
+        &config(),
+        &w,
+        &Request { operation: Operation::Create, requester: &alice, old: None, new: Some(&second) },
+    );
     assert_eq!(d.rule, "subscription-exists");
 }
 
@@ -333,14 +416,32 @@ fn managed_objects_are_the_operators() {
     let mut edited = quota.clone();
     edited.labels = None; // stripping the label does not escape the rule
     let tenant = user("alice");
-    let d = managed_object("ResourceQuota", &Request { operation: Operation::Update, requester: &tenant, old: Some(&quota), new: Some(&edited) });
+    let d = managed_object(
+        "ResourceQuota",
+        &Request { operation: Operation::Update, requester: &tenant, old: Some(&quota), new: Some(&edited) },
+    );
     assert_eq!(d.rule, "managed-object");
     assert!(d.message.contains("ResourceQuota org-acme/atlantiplex-quota is managed by atlantiplex-operator"));
-    let forged = managed_object("RoleBinding", &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&quota) });
+    let forged = managed_object(
+        "RoleBinding",
+        &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&quota) },
+    );
     assert_eq!(forged.rule, "managed-object");
     let own = meta("{name: mine, namespace: org-acme}");
-    assert!(managed_object("RoleBinding", &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&own) }).allowed);
-    assert!(managed_object("ResourceQuota", &Request { operation: Operation::Delete, requester: &admin(), old: Some(&quota), new: None }).allowed);
+    assert!(
+        managed_object(
+            "RoleBinding",
+            &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&own) }
+        )
+        .allowed
+    );
+    assert!(
+        managed_object(
+            "ResourceQuota",
+            &Request { operation: Operation::Delete, requester: &admin(), old: Some(&quota), new: None }
+        )
+        .allowed
+    );
 }
 
 #[test]
@@ -348,22 +449,46 @@ fn namespaces_never_move_between_organizations() {
     let acme = meta("{name: org-acme, labels: {atlantiplex.io/organization: acme, atlantiplex.io/managed: 'true'}}");
     let mut moved = acme.clone();
     moved.labels.as_mut().unwrap().insert("atlantiplex.io/organization".into(), "other".into());
-    let d = namespace(&Request { operation: Operation::Update, requester: &admin(), old: Some(&acme), new: Some(&moved) });
+    let d =
+        namespace(&Request { operation: Operation::Update, requester: &admin(), old: Some(&acme), new: Some(&moved) });
     assert_eq!(d.rule, "namespace-move");
     let plain = meta("{name: scratch}");
     let claimed = meta("{name: scratch, labels: {atlantiplex.io/organization: acme}}");
     let tenant = user("alice");
-    let d = namespace(&Request { operation: Operation::Update, requester: &tenant, old: Some(&plain), new: Some(&claimed) });
+    let d = namespace(&Request {
+        operation: Operation::Update,
+        requester: &tenant,
+        old: Some(&plain),
+        new: Some(&claimed),
+    });
     assert_eq!(d.rule, "namespace-ownership");
-    assert_eq!(namespace(&Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&claimed) }).rule, "namespace-ownership");
-    assert!(namespace(&Request { operation: Operation::Update, requester: &admin(), old: Some(&plain), new: Some(&claimed) }).allowed);
+    assert_eq!(
+        namespace(&Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&claimed) }).rule,
+        "namespace-ownership"
+    );
+    assert!(
+        namespace(&Request {
+            operation: Operation::Update,
+            requester: &admin(),
+            old: Some(&plain),
+            new: Some(&claimed)
+        })
+        .allowed
+    );
     let mut owned = acme.clone();
     owned.owner_references = Some(vec![yaml("{apiVersion: v1, kind: ConfigMap, name: x, uid: '1'}")]);
-    assert_eq!(namespace(&Request { operation: Operation::Update, requester: &tenant, old: Some(&acme), new: Some(&owned) }).rule, "namespace-ownership");
+    assert_eq!(
+        namespace(&Request { operation: Operation::Update, requester: &tenant, old: Some(&acme), new: Some(&owned) })
+            .rule,
+        "namespace-ownership"
+    );
 }
 
 fn ingress(hosts: &[&str]) -> Ingress {
-    let rules: Vec<String> = hosts.iter().map(|h| if h.is_empty() { "{http: {paths: []}}".to_string() } else { format!("{{host: '{h}'}}") }).collect();
+    let rules: Vec<String> = hosts
+        .iter()
+        .map(|h| if h.is_empty() { "{http: {paths: []}}".to_string() } else { format!("{{host: '{h}'}}") })
+        .collect();
     yaml(&format!("metadata: {{name: web, namespace: org-acme}}\nspec: {{rules: [{}]}}", rules.join(", ")))
 }
 
@@ -372,7 +497,13 @@ fn tenant_ingresses_use_only_their_own_hosts() {
     let w = world();
     let acme = w.organization("acme").unwrap();
     let tenant = user("alice");
-    let check = |i: &Ingress| tenant_ingress(&config(), Some(&acme), &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(i) });
+    let check = |i: &Ingress| {
+        tenant_ingress(
+            &config(),
+            Some(&acme),
+            &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(i) },
+        )
+    };
     assert!(check(&ingress(&["acme.studio.test"])).allowed);
     assert!(check(&ingress(&["api.acme.studio.test", "*.acme.studio.test"])).allowed);
     let d = check(&ingress(&["other.studio.test"]));
@@ -402,7 +533,9 @@ fn signup_makes_the_requester_owner_on_the_free_plan_up_to_the_cap() {
     assert_eq!(patched["metadata"]["annotations"][CREATED_BY_ANNOTATION], "zed");
     let new: Organization = serde_json::from_value(patched).unwrap();
 
-    let create = |w: &World, cfg: &PolicyConfig, o: &Organization| organization(cfg, w, &Request { operation: Operation::Create, requester: &zed, old: None, new: Some(o) });
+    let create = |w: &World, cfg: &PolicyConfig, o: &Organization| {
+        organization(cfg, w, &Request { operation: Operation::Create, requester: &zed, old: None, new: Some(o) })
+    };
     assert_eq!(create(&w, &config(), &new).rule, "signup-disabled");
     assert!(create(&w, &cfg, &new).allowed);
     let mut first = org("zed-first", "  owners: [{kind: User, name: zed}]\n");
@@ -425,5 +558,8 @@ fn owners_cannot_forge_who_created_an_organization_or_touch_finalizers() {
     assert_eq!(d.rule, "created-by");
     let d = update_org(&w, &user("alice"), |o| o.metadata.finalizers = Some(vec!["example.com/hold".into()]));
     assert_eq!(d.rule, "operator-managed");
-    assert!(update_org(&w, &user("alice"), |o| o.metadata.labels = Some([("env".to_string(), "prod".to_string())].into())).allowed);
+    assert!(
+        update_org(&w, &user("alice"), |o| o.metadata.labels = Some([("env".to_string(), "prod".to_string())].into()))
+            .allowed
+    );
 }

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod api;
 pub mod controller;
 pub mod error;
+pub mod leader;
 pub mod metrics;
 pub mod settings;
 pub mod tenancy;

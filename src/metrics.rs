@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -19,16 +20,55 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    pub kind: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+    pub category: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UsageLabels {
+    pub organization: String,
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub organization: String,
+    pub phase: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub webhook_decisions: Family<DecisionLabels, Counter>,
     pub webhook_duration: Family<KindLabels, Histogram>,
+    pub reconciles: Family<ReconcileLabels, Counter>,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub reconcile_duration: Family<KindLabels, Histogram>,
+    pub organization_usage: Family<UsageLabels, Gauge>,
+    pub organization_limit: Family<UsageLabels, Gauge>,
+    pub organization_phase: Family<PhaseLabels, Gauge>,
+    pub leader: Gauge,
 }
 
-fn latency_histogram() -> Histogram {
+fn webhook_histogram() -> Histogram {
     // 10 µs … ~0.3 s: decisions take microseconds; the tail shows cache or CPU starvation.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 16))
 }
+
+fn reconcile_histogram() -> Histogram {
+    // 1 ms … ~30 s: a reconcile is a few API round trips, a slow one waits on the API server.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+/// The phases an organization can be in, for the one-hot phase gauge.
+pub const PHASES: [&str; 6] = ["Provisioning", "Active", "Trialing", "PastDue", "Suspended", "Terminating"];
 
 impl Metrics {
     pub fn new() -> Self {
@@ -40,13 +80,76 @@ impl Metrics {
             webhook_decisions.clone(),
         );
         let webhook_duration =
-            Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> Histogram);
+            Family::<KindLabels, Histogram>::new_with_constructor(webhook_histogram as fn() -> Histogram);
         registry.register(
             "webhook_decision_duration_seconds",
             "Time to decide one admission request, in the operator",
             webhook_duration.clone(),
         );
-        Self { registry, webhook_decisions, webhook_duration }
+        let reconciles = Family::<ReconcileLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by kind and result (success, error)", reconciles.clone());
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("reconcile_errors", "Failed reconciles by kind and error category", reconcile_errors.clone());
+        let reconcile_duration =
+            Family::<KindLabels, Histogram>::new_with_constructor(reconcile_histogram as fn() -> Histogram);
+        registry.register("reconcile_duration_seconds", "Time per reconcile", reconcile_duration.clone());
+        let organization_usage = Family::<UsageLabels, Gauge>::default();
+        registry.register(
+            "organization_usage",
+            "Per organization: users, teams and namespaces in use",
+            organization_usage.clone(),
+        );
+        let organization_limit = Family::<UsageLabels, Gauge>::default();
+        registry.register(
+            "organization_limit",
+            "Per organization: the plan's limit of users, teams and namespaces (-1: unlimited)",
+            organization_limit.clone(),
+        );
+        let organization_phase = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "organization_phase",
+            "Per organization: 1 for its current phase",
+            organization_phase.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica holds the leader lease", leader.clone());
+        Self {
+            registry,
+            webhook_decisions,
+            webhook_duration,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            organization_usage,
+            organization_limit,
+            organization_phase,
+            leader,
+        }
+    }
+
+    /// An organization's usage, limits (None: unlimited) and phase.
+    pub fn set_organization(&self, organization: &str, usage: [(&str, i64, Option<i64>); 3], phase: &str) {
+        for (resource, used, limit) in usage {
+            let labels = UsageLabels { organization: organization.into(), resource: resource.into() };
+            self.organization_usage.get_or_create(&labels).set(used);
+            self.organization_limit.get_or_create(&labels).set(limit.unwrap_or(-1));
+        }
+        for p in PHASES {
+            let labels = PhaseLabels { organization: organization.into(), phase: p.into() };
+            self.organization_phase.get_or_create(&labels).set(i64::from(p == phase));
+        }
+    }
+
+    /// Forgets a deleted organization's series.
+    pub fn remove_organization(&self, organization: &str) {
+        for resource in ["users", "teams", "namespaces"] {
+            let labels = UsageLabels { organization: organization.into(), resource: resource.into() };
+            self.organization_usage.remove(&labels);
+            self.organization_limit.remove(&labels);
+        }
+        for p in PHASES {
+            self.organization_phase.remove(&PhaseLabels { organization: organization.into(), phase: p.into() });
+        }
     }
 
     pub fn encode(&self) -> String {

@@ -50,8 +50,7 @@ pub async fn start(
     let names = certificate_names(&settings)?;
     let cert = load_certificate(&client, &settings, &names).await?;
     let resolver = Arc::new(server::CertResolver::new(&cert)?);
-    let listener = tokio::net::TcpListener::bind(settings.webhook_bind)
-        .await
+    let listener = listen_shared(settings.webhook_bind)
         .with_context(|| format!("cannot listen on --webhook-bind {}", settings.webhook_bind))?;
     tokio::spawn(server::serve_tls(listener, resolver.clone(), router(webhook)));
     register(&client, &settings, &cert.ca_bundle_pem).await?;
@@ -63,6 +62,17 @@ pub async fn start(
     );
     tokio::spawn(maintain(client, settings, names, resolver, cert));
     Ok(())
+}
+
+/// A listener other replicas on the same host may share (SO_REUSEPORT): the kernel spreads
+/// connections over them as a Service would, and the survivors take all when one stops. This
+/// is what lets replicas run as local processes behind one development webhook URL.
+fn listen_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Renews the certificate when due and restores the registration if someone changed it.

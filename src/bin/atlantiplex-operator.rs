@@ -2,11 +2,13 @@
 
 use anyhow::Context as _;
 use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
+use atlantiplex_operator::leader;
 use atlantiplex_operator::metrics::Metrics;
 use atlantiplex_operator::{api, controller, settings::Settings};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -45,6 +47,13 @@ struct RunArgs {
     settings: Settings,
     #[command(flatten)]
     admission: AdmissionSettings,
+    /// Run several replicas: only the holder of the Lease `atlantiplex-operator-leader` (in the
+    /// operator's namespace) reconciles; every replica serves the webhook.
+    #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Seconds a leader lease stays valid without renewal (the leader gives up after two thirds).
+    #[arg(long, env = "ATLANTIPLEX_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
+    lease_seconds: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -95,7 +104,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => kube::Config::infer().await.context("no Kubernetes configuration found (set --kubeconfig)")?,
     };
-    let client = kube::Client::try_from(config)?;
+    let client = kube::Client::try_from(config.clone())?;
     let version = client.apiserver_version().await.context("cannot reach the Kubernetes API server")?;
     tracing::info!(
         server = %version.git_version,
@@ -112,12 +121,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         signup_max_free_organizations: args.admission.signup_max_free_organizations,
     };
     tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone()));
-    admission::start(client.clone(), args.admission, policy, context.clone(), metrics)
+    let namespace = args.admission.operator_namespace.clone();
+    admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone())
         .await
         .context("starting the admission webhook")?;
-    controller::run(client, args.settings, args.concurrency, context, shutdown_signal()).await?;
+    let identity = replica_identity();
+    let leadership = if args.leader_election {
+        let lease = Duration::from_secs(args.lease_seconds);
+        let timing = leader::Timing { lease, renew_deadline: lease * 2 / 3, retry: lease / 7 };
+        tracing::info!(identity, lease_seconds = args.lease_seconds, "leader election on");
+        leader::Leadership::elect(client.clone(), &namespace, identity.clone(), timing)
+    } else {
+        leader::Leadership::always()
+    };
+    let elected = args.leader_election;
+    // Reconciles write through a client that refuses writes the moment the lease is not held.
+    let controller_client = leadership.fenced_client(config)?;
+    let options = controller::Options {
+        settings: args.settings,
+        concurrency: args.concurrency,
+        context_slot: context,
+        metrics,
+        leadership,
+    };
+    controller::run(controller_client, options, shutdown_signal()).await?;
+    if elected {
+        leader::release(client, &namespace, &identity).await;
+    }
     tracing::info!("atlantiplex-operator stopped");
     Ok(())
+}
+
+/// The Pod's name when running in a cluster (downward API), else host and process id.
+fn replica_identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    })
 }
 
 async fn shutdown_signal() {

@@ -13,6 +13,7 @@ use kube::runtime::reflector::Store;
 
 pub struct Context {
     pub client: Client,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub settings: Settings,
     pub recorder: Recorder,
     pub organizations: Store<DeserializeGuard<Organization>>,

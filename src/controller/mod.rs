@@ -13,6 +13,8 @@ pub use context::Context;
 
 use crate::api::{Organization, Plan, Subscription, Team};
 use crate::error::Error;
+use crate::leader::Leadership;
+use crate::metrics::{ErrorLabels, KindLabels, Metrics, ReconcileLabels};
 use crate::settings::Settings;
 use crate::tenancy::labels::{ORGANIZATION_OBJECT, TEAM_OBJECT, managed_selector};
 use crate::tenancy::teams;
@@ -44,13 +46,26 @@ type SubRef = ObjectRef<DeserializeGuard<Subscription>>;
 /// the cache has taken them, trigger the reconciles they affect — so no reconcile ever sees a
 /// cache older than its trigger, and deletions trigger too. Every cache is complete before the
 /// first reconcile, so nothing is decided from a partial list after a restart.
+/// What the controllers run with besides the client.
+pub struct Options {
+    pub settings: Settings,
+    /// Objects of one kind reconciled at the same time.
+    pub concurrency: u16,
+    /// Filled with the context once the caches are: the admission webhook answers from it.
+    pub context_slot: Arc<std::sync::OnceLock<Arc<Context>>>,
+    pub metrics: Arc<Metrics>,
+    /// Controllers run only while this replica leads; every replica fills caches and serves
+    /// the webhook.
+    pub leadership: Leadership,
+}
+
 pub async fn run(
     client: Client,
-    settings: Settings,
-    concurrency: u16,
-    context_slot: Arc<std::sync::OnceLock<Arc<Context>>>,
+    options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let Options { settings, concurrency, context_slot, metrics, mut leadership } = options;
+    let shutdown = shutdown.shared();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
     let (org_tx, org_rx) = mpsc::unbounded::<OrgRef>();
@@ -141,6 +156,7 @@ pub async fn run(
 
     let ctx = Arc::new(Context {
         client: client.clone(),
+        metrics: metrics.clone(),
         settings,
         recorder: Recorder::new(client.clone(), Context::reporter()),
         organizations,
@@ -160,6 +176,14 @@ pub async fn run(
     });
     // The admission webhook answers from the same caches, from now on.
     let _ = context_slot.set(ctx.clone());
+    if !leadership.is_leader() {
+        tracing::info!("waiting for the leader lease before reconciling");
+    }
+    tokio::select! {
+        _ = leadership.acquired() => {}
+        _ = shutdown.clone() => return Ok(()),
+    }
+    metrics.leader.set(1);
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let on_shutdown = |tx: &tokio::sync::broadcast::Sender<()>| {
@@ -174,7 +198,7 @@ pub async fn run(
             .with_config(config.clone())
             .reconcile_on(org_rx)
             .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-            .run(organization::reconcile, error_policy, ctx.clone())
+            .run(|o, c| timed("Organization", organization::reconcile(o, c.clone()), c), error_policy, ctx.clone())
             .for_each(|result| async move { log_result("Organization", result) })
             .then(|_| async { tracing::info!("Organization controller stopped") });
 
@@ -182,13 +206,13 @@ pub async fn run(
         .with_config(config)
         .reconcile_on(team_rx)
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-        .run(team::reconcile, error_policy, ctx.clone())
+        .run(|o, c| timed("Team", team::reconcile(o, c.clone()), c), error_policy, ctx.clone())
         .for_each(|result| async move { log_result("Team", result) })
         .then(|_| async { tracing::info!("Team controller stopped") });
 
     let plan_controller = Controller::new(Api::<DeserializeGuard<Plan>>::all(client.clone()), all.clone())
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-        .run(plan::reconcile, error_policy, ctx.clone())
+        .run(|o, c| timed("Plan", plan::reconcile(o, c.clone()), c), error_policy, ctx.clone())
         .for_each(|result| async move { log_result("Plan", result) })
         .then(|_| async { tracing::info!("Plan controller stopped") });
 
@@ -196,7 +220,7 @@ pub async fn run(
         Controller::new(Api::<DeserializeGuard<Subscription>>::all(client.clone()), all.clone())
             .reconcile_on(sub_rx)
             .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-            .run(subscription::reconcile, error_policy, ctx.clone())
+            .run(|o, c| timed("Subscription", subscription::reconcile(o, c.clone()), c), error_policy, ctx.clone())
             .for_each(|result| async move { log_result("Subscription", result) })
             .then(|_| async { tracing::info!("Subscription controller stopped") });
 
@@ -205,8 +229,35 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight reconciles");
         let _ = shutdown_tx.send(());
     };
-    tokio::join!(organization_controller, team_controller, plan_controller, subscription_controller, signal);
-    Ok(())
+    let controllers = async {
+        tokio::join!(organization_controller, team_controller, plan_controller, subscription_controller, signal);
+    };
+    tokio::select! {
+        _ = controllers => Ok(()),
+        _ = leadership.lost() => {
+            metrics.leader.set(0);
+            // Dropping the controllers cancels every reconcile in flight: no write without the lease.
+            anyhow::bail!("lost the leader lease; exiting so that a restart rejoins as a follower")
+        }
+    }
+}
+
+/// Runs one reconcile and records its outcome and duration.
+async fn timed(
+    kind: &'static str,
+    reconcile: impl Future<Output = Result<Action, Error>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let result = reconcile.await;
+    let m = &ctx.metrics;
+    m.reconcile_duration.get_or_create(&KindLabels { kind: kind.into() }).observe(started.elapsed().as_secs_f64());
+    let outcome = if result.is_ok() { "success" } else { "error" };
+    m.reconciles.get_or_create(&ReconcileLabels { kind: kind.into(), result: outcome.into() }).inc();
+    if let Err(err) = &result {
+        m.reconcile_errors.get_or_create(&ErrorLabels { kind: kind.into(), category: err.category().into() }).inc();
+    }
+    result
 }
 
 fn send<K: Resource>(tx: &mpsc::UnboundedSender<ObjectRef<K>>, refs: impl IntoIterator<Item = ObjectRef<K>>)

@@ -155,6 +155,13 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     };
     let ready = conditions::new(CONDITION_READY, true, reason, message, generation);
     let outcome = Outcome { ready, phase, plan: Some(choice.plan), desired: Some(desired), extra };
+    let limits = &plan.spec.limits;
+    let usage_series = [
+        ("users", i64::from(used.user_count), limits.users.map(i64::from)),
+        ("teams", i64::from(used.team_count), limits.teams.map(i64::from)),
+        ("namespaces", i64::from(used.namespace_count), limits.namespaces.map(i64::from)),
+    ];
+    ctx.metrics.set_organization(&org.name_any(), usage_series, &format!("{phase:?}"));
     write_status_with_usage(org, ctx, outcome, Some(used)).await?;
     Ok(Action::requeue(RESYNC))
 }
@@ -407,5 +414,6 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
             }
         }
     }
+    ctx.metrics.remove_organization(&name);
     Ok(Action::await_change())
 }

@@ -50,7 +50,13 @@ impl Harness {
     /// The operator binary as `make run` starts it, against this control plane, under its own
     /// identity so the audit log tells its requests apart.
     pub fn operator_command(&self) -> Command {
-        let kubeconfig = self.plane.mint_kubeconfig(OPERATOR_USER, &["system:masters"]).expect("operator kubeconfig");
+        self.operator_command_as(OPERATOR_USER, self.metrics_port())
+    }
+
+    /// The operator under its own user name (so the audit log tells replicas apart) with its
+    /// own metrics port; every replica shares the webhook port (SO_REUSEPORT).
+    pub fn operator_command_as(&self, user: &str, metrics_port: u16) -> Command {
+        let kubeconfig = self.plane.mint_kubeconfig(user, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
         cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
         // The API server calls the webhook on loopback (the documented development override);
@@ -58,7 +64,7 @@ impl Harness {
         let port = self.webhook_port();
         cmd.args(["--webhook-bind", &format!("127.0.0.1:{port}")])
             .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
-            .args(["--metrics-bind", &format!("127.0.0.1:{}", self.metrics_port())]);
+            .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")]);
         cmd
     }
 
@@ -69,21 +75,7 @@ impl Harness {
 
     /// Waits until the operator's /readyz answers 200: caches filled, webhook deciding.
     pub fn wait_operator_ready(&self) {
-        use std::io::{Read, Write};
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            let ready = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port())).is_ok_and(|mut s| {
-                let _ = s.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-                let mut reply = String::new();
-                let _ = s.read_to_string(&mut reply);
-                reply.starts_with("HTTP/1.1 200")
-            });
-            if ready {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "the operator did not become ready within 60 s");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_ready_on(self.metrics_port());
     }
 
     pub fn webhook_port(&self) -> u16 {
@@ -182,10 +174,13 @@ impl OperatorProcess {
 
     /// The operator with extra flags (e.g. `--signup`).
     pub fn start_with(h: &Harness, log_name: &str, extra: &[&str]) -> Self {
+        Self::spawn(h, h.operator_command(), log_name, extra)
+    }
+
+    pub fn spawn(h: &Harness, mut command: Command, log_name: &str, extra: &[&str]) -> Self {
         let log = h.logs().join(log_name);
         let file = std::fs::File::create(&log).expect("operator log");
-        let child = h
-            .operator_command()
+        let child = command
             .args(extra)
             .stdout(file.try_clone().expect("log handle"))
             .stderr(file)
@@ -199,6 +194,15 @@ impl OperatorProcess {
         let operator = Self::start(h, log_name);
         h.wait_operator_ready();
         operator
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and reaps it).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_some()
     }
 
     /// SIGKILL: no graceful shutdown, as a crash or an OOM kill would do.
@@ -284,4 +288,26 @@ pub fn assert_denied_by(stderr: &str, rule: &str, words: &str) {
     assert!(stderr.contains("denied the request"), "not an admission denial: {stderr}");
     assert!(stderr.contains(&format!("[{rule}]")), "expected rule {rule}: {stderr}");
     assert!(stderr.contains(words), "expected {words:?} in: {stderr}");
+}
+
+/// GET `path` on a local operator's metrics port; None while it does not answer.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
+}
+
+/// Waits until /readyz on `port` answers 200.
+pub fn wait_ready_on(port: u16) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !http_get(port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator on metrics port {port} did not become ready within 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -85,6 +85,7 @@ fn context(n: usize) -> anyhow::Result<Context> {
     Ok(Context {
         recorder: Recorder::new(client.clone(), Context::reporter()),
         client,
+        metrics: Arc::new(Metrics::new()),
         settings: Settings::default(),
         organizations: store(orgs),
         plans: store(plans),

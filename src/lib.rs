@@ -1,10 +1,11 @@
 //! atlantiplex-operator: multi-tenant SaaS tenancy and billing as Kubernetes custom resources.
 //!
 //! `api` holds the CRD types, `tenancy` the pure decisions (what a tenant needs),
-//! `controller` the reconcilers that apply them.
+//! `controller` the reconcilers that apply them, `ledger` the history database (audit log, billing records).
 
 pub mod api;
 pub mod controller;
 pub mod error;
+pub mod ledger;
 pub mod settings;
 pub mod tenancy;

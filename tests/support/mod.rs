@@ -52,6 +52,8 @@ impl Harness {
         let kubeconfig = self.plane.mint_kubeconfig(OPERATOR_USER, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
         cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
+        // The ledger next to the control plane's files, not in the working directory.
+        cmd.arg("--database-url").arg(self.plane.dir.join("ledger.db"));
         cmd
     }
 

@@ -132,6 +132,8 @@ impl Operator {
             ])
             .arg("--kubeconfig")
             .arg(kubeconfig)
+            .arg("--database-url")
+            .arg(plane.dir.join("ledger.db"))
             .arg("--concurrency")
             .arg(args.concurrency.to_string())
             .stdout(file.try_clone()?)

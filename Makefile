@@ -21,6 +21,7 @@ help:
 	@echo "make lint         rustfmt and clippy, as CI runs them"
 	@echo "make crds         regenerate crds/*.yaml from the Rust types"
 	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
+	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
 
 tools:
 	@hack/build-tools.sh >/dev/null
@@ -53,3 +54,7 @@ N ?= 1000
 bench: tools
 	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
 	cargo run --release -p bench -- --orgs $(N)
+
+.PHONY: bench-ledger
+bench-ledger:
+	cargo run --release -p bench --bin ledger-bench -- --out bench-results/ledger.json

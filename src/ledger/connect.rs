@@ -104,6 +104,15 @@ async fn open_postgres(target: &Target, url: &str, options: &LedgerOptions) -> R
         timeout_secs: options.connect_timeout.as_secs(),
         cause,
     };
+    // One direct connection first: the pool retries until its timeout and then reports only "timed out",
+    // while this keeps the real cause (connection refused, authentication failed, no such database).
+    match tokio::time::timeout(options.connect_timeout, AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(e)) => return Err(unreachable(postgres_cause(&e))),
+        Err(_) => return Err(unreachable("timed out".to_string())),
+    }
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.connect_timeout)

@@ -345,12 +345,14 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+        let mut last_replay = tokio::time::Instant::now();
         loop {
             let first = if self.shared.journal.pending() > 0 {
                 tokio::select! {
                     msg = rx.recv() => msg,
-                    () = tokio::time::sleep(self.options.retry_interval) => {
+                    () = tokio::time::sleep_until(last_replay + self.options.retry_interval) => {
                         self.replay().await;
+                        last_replay = tokio::time::Instant::now();
                         continue;
                     }
                 }
@@ -373,8 +375,11 @@ impl Writer {
             if !batch.is_empty() {
                 self.write(batch).await;
             }
-            if !flushes.is_empty() && self.shared.journal.pending() > 0 {
+            // Also under steady traffic (the idle timer above would never fire then).
+            let due = !flushes.is_empty() || last_replay.elapsed() >= self.options.retry_interval;
+            if due && self.shared.journal.pending() > 0 {
                 self.replay().await;
+                last_replay = tokio::time::Instant::now();
             }
             for done in flushes {
                 let _ = done.send(());

@@ -42,8 +42,23 @@ async fn postgres_down_then_back() {
     assert!(down.failed > 0 && down.journaled > 0 && down.journal_pending > 0, "{down:?}");
 
     server.start_again().unwrap();
-    eventually(Duration::from_secs(30), "all 151 records stored", || async {
-        ledger.count_audit(None).await.is_ok_and(|n| n == 151)
+    // Steady traffic meanwhile (a record every 10 ms, well inside the retry interval): the journal is
+    // replayed all the same, not only when the writer is idle.
+    let traffic = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            for i in 0..300 {
+                log.record(rec(1000 + i)).unwrap();
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    eventually(Duration::from_secs(30), "the journal replayed", || async { log.stats().journal_pending == 0 }).await;
+    assert!(!traffic.is_finished(), "replayed only after the traffic stopped");
+    traffic.await.unwrap();
+    log.flush().await.unwrap();
+    eventually(Duration::from_secs(30), "all 451 records stored", || async {
+        ledger.count_audit(None).await.is_ok_and(|n| n == 451)
     })
     .await;
     eventually(Duration::from_secs(10), "health Healthy", || async { log.health().state == HealthState::Healthy })

@@ -2,7 +2,7 @@
 
 use super::Ledger;
 use super::error::{LedgerError, Result};
-use super::time::{from_micros, to_micros};
+use super::time::{column, from_micros, to_micros};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -28,7 +28,6 @@ pub struct ApiKey {
 
 impl<'r> FromRow<'r, AnyRow> for ApiKey {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let decode = |e: LedgerError| sqlx::Error::Decode(Box::new(e));
         let revoked: Option<i64> = row.try_get("revoked_at_us")?;
         Ok(ApiKey {
             id: row.try_get("id")?,
@@ -36,8 +35,11 @@ impl<'r> FromRow<'r, AnyRow> for ApiKey {
             name: row.try_get("name")?,
             prefix: row.try_get("prefix")?,
             hash: row.try_get("hash")?,
-            created_at: from_micros(row.try_get("created_at_us")?).map_err(decode)?,
-            revoked_at: revoked.map(from_micros).transpose().map_err(decode)?,
+            created_at: column(row, "created_at_us")?,
+            revoked_at: revoked
+                .map(from_micros)
+                .transpose()
+                .map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))?,
         })
     }
 }

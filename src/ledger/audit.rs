@@ -2,7 +2,7 @@
 
 use super::Ledger;
 use super::error::{LedgerError, Result};
-use super::time::{from_micros, to_micros};
+use super::time::{column, to_micros};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -101,18 +101,17 @@ pub struct AuditEntry {
 
 impl<'r> FromRow<'r, AnyRow> for AuditEntry {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let decode = |e: LedgerError| sqlx::Error::Decode(Box::new(e));
         let result: String = row.try_get("result")?;
         Ok(AuditEntry {
             id: row.try_get("id")?,
             record: AuditRecord {
-                at: from_micros(row.try_get("at_us")?).map_err(decode)?,
+                at: column(row, "at_us")?,
                 actor: row.try_get("actor")?,
                 organization: row.try_get("organization")?,
                 kind: row.try_get("kind")?,
                 object: row.try_get("object")?,
                 action: row.try_get("action")?,
-                result: result.parse().map_err(decode)?,
+                result: result.parse().map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))?,
                 reason: row.try_get("reason")?,
             },
         })

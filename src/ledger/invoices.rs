@@ -1,8 +1,8 @@
 //! Invoices mirrored from Stripe: upserted on every invoice webhook, listed per organization.
 
 use super::Ledger;
-use super::error::{LedgerError, Result};
-use super::time::{from_micros, to_micros};
+use super::error::Result;
+use super::time::{column, to_micros};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -26,9 +26,6 @@ pub struct Invoice {
 
 impl<'r> FromRow<'r, AnyRow> for Invoice {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let at = |col: &str| -> sqlx::Result<Timestamp> {
-            from_micros(row.try_get(col)?).map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))
-        };
         Ok(Invoice {
             stripe_invoice_id: row.try_get("stripe_invoice_id")?,
             organization: row.try_get("organization")?,
@@ -37,9 +34,9 @@ impl<'r> FromRow<'r, AnyRow> for Invoice {
             currency: row.try_get("currency")?,
             amount_due_cents: row.try_get("amount_due_cents")?,
             amount_paid_cents: row.try_get("amount_paid_cents")?,
-            period_start: at("period_start_us")?,
-            period_end: at("period_end_us")?,
-            created_at: at("created_at_us")?,
+            period_start: column(row, "period_start_us")?,
+            period_end: column(row, "period_end_us")?,
+            created_at: column(row, "created_at_us")?,
             hosted_url: row.try_get("hosted_url")?,
         })
     }

@@ -2,8 +2,8 @@
 //! from it later).
 
 use super::Ledger;
-use super::error::{LedgerError, Result};
-use super::time::{from_micros, to_micros};
+use super::error::Result;
+use super::time::{column, to_micros};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -31,7 +31,7 @@ impl<'r> FromRow<'r, AnyRow> for SubscriptionChange {
         Ok(SubscriptionChange {
             id: row.try_get("id")?,
             organization: row.try_get("organization")?,
-            at: from_micros(row.try_get("at_us")?).map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))?,
+            at: column(row, "at_us")?,
             plan: row.try_get("plan")?,
             state: row.try_get("state")?,
             price_cents: row.try_get("price_cents")?,

@@ -12,6 +12,12 @@ pub(crate) fn from_micros(us: i64) -> Result<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| LedgerError::invalid("stored timestamp", format!("{us}: {e}")))
 }
 
+/// A microseconds column of a row as a timestamp (for `FromRow` impls).
+pub(crate) fn column(row: &sqlx::any::AnyRow, name: &str) -> sqlx::Result<Timestamp> {
+    use sqlx::Row;
+    from_micros(row.try_get(name)?).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 /// `30s`, `15m`, `24h`, `7d`, `2w`, or combinations such as `1h30m`.
 pub fn parse_duration(text: &str) -> Result<SignedDuration> {
     let bad = |reason: &str| {

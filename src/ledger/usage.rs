@@ -2,8 +2,8 @@
 //! fills and billing reads.
 
 use super::Ledger;
-use super::error::{LedgerError, Result};
-use super::time::{from_micros, to_micros};
+use super::error::Result;
+use super::time::{column, to_micros};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -58,8 +58,7 @@ impl<'r> FromRow<'r, AnyRow> for UsageRollup {
         Ok(UsageRollup {
             organization: row.try_get("organization")?,
             metric: row.try_get("metric")?,
-            period_start: from_micros(row.try_get("period_start_us")?)
-                .map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))?,
+            period_start: column(row, "period_start_us")?,
             quantity: row.try_get("quantity")?,
             events: row.try_get("events")?,
         })

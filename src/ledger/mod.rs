@@ -20,6 +20,7 @@ mod journal;
 mod migrations;
 mod retention;
 mod settings;
+mod spill;
 mod stripe;
 mod subscriptions;
 mod time;

@@ -3,10 +3,10 @@
 //! Policy: `record` puts the record on a bounded in-memory queue and returns at once; a background task
 //! takes up to `max_batch` records at a time and inserts them in one statement. Whatever the database cannot
 //! take goes to the local [journal](super::journal) and is fsync'd there:
-//! - the queue is full → the caller appends the record to the journal itself (a write + fsync, about a
-//!   millisecond, instead of waiting for the database);
+//! - the queue is full → the record is handed to the journal's own thread, which appends what it is given
+//!   in groups with one fsync each ([spill](super::spill)); the caller does not wait for the database;
 //! - an insert fails (`insert_attempts` tries, then at once while the database stays down) → the writer
-//!   appends the batch to the journal.
+//!   hands the batch to the journal.
 //!
 //! The writer replays the journal into the database every `retry_interval` until it succeeds, and at start,
 //! so records survive a database outage and a restart. Each event is counted ([`AuditCounters`]), reported
@@ -14,14 +14,16 @@
 //!
 //! Acknowledged means durable: [`AuditLog::record_durable`] returns after the record's batch committed in the
 //! database ([`Durability::Committed`]) or after it was fsync'd to the journal ([`Durability::Journaled`]).
-//! [`AuditLog::record`] returns [`Durability::Queued`] (in memory: a crash before the next batch loses it) or
-//! `Journaled`. Only a failing journal write loses a record, and that is returned as an error, counted in
-//! `lost` and logged.
+//! [`AuditLog::record`] is fire-and-forget and returns [`Durability::Queued`]: the record is in memory (the
+//! queue, or the journal thread's next group), and a crash in the next milliseconds loses it. Only a failing
+//! journal write loses a record otherwise, and that is counted in `lost`, logged as an error, and returned
+//! as an error to `record_durable` callers.
 
 use super::Ledger;
 use super::audit::{AuditEntry, AuditRecord};
 use super::error::{LedgerError, Result};
 use super::journal::Journal;
+use super::spill::{Job, Spill};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -74,7 +76,7 @@ impl AuditLogOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// In the in-memory queue: not durable yet.
+    /// In memory (the queue, or the journal thread's next group): not durable yet.
     Queued,
     /// Committed in the database.
     Committed,
@@ -149,8 +151,8 @@ enum Msg {
 }
 
 struct Shared {
-    counters: AuditCounters,
-    journal: Journal,
+    counters: Arc<AuditCounters>,
+    journal: Arc<Journal>,
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
     capacity: usize,
@@ -161,6 +163,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    spill: Spill,
     shared: Arc<Shared>,
 }
 
@@ -169,15 +172,18 @@ impl AuditLog {
     /// writer task. Must be called inside a Tokio runtime.
     pub async fn start(ledger: Ledger, options: AuditLogOptions) -> Result<AuditLog> {
         let capacity = options.queue_capacity.max(1);
+        let counters = Arc::new(AuditCounters::default());
+        let journal = Arc::new(Journal::open(&options.journal_path)?);
+        let spill = Spill::start(journal.clone(), counters.clone())?;
         let shared = Arc::new(Shared {
-            counters: AuditCounters::default(),
-            journal: Journal::open(&options.journal_path)?,
+            counters,
+            journal,
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             capacity,
         });
         let (tx, rx) = mpsc::channel(capacity);
-        let writer = Writer { ledger, shared: shared.clone(), options };
+        let writer = Writer { ledger, shared: shared.clone(), spill: spill.clone(), options };
         if writer.shared.journal.pending() > 0 {
             tracing::info!(
                 journal = %writer.shared.journal.path().display(),
@@ -187,22 +193,27 @@ impl AuditLog {
             writer.replay().await;
         }
         tokio::spawn(writer.run(rx));
-        Ok(AuditLog { tx, shared })
+        Ok(AuditLog { tx, spill, shared })
     }
 
-    /// Queues a record and returns at once (or, when the queue is full, after journaling it).
+    /// Queues a record and returns at once; when the queue is full the record goes to the journal thread.
     pub fn record(&self, record: AuditRecord) -> Result<Accepted> {
         let entry = new_entry(record);
         let id = entry.id.clone();
         match self.tx.try_send(Msg::Record(entry, None)) {
             Ok(()) => {
                 self.shared.counters.queued.fetch_add(1, Ordering::Relaxed);
-                Ok(Accepted { id, durability: Durability::Queued })
             }
             Err(mpsc::error::TrySendError::Full(Msg::Record(entry, _)))
-            | Err(mpsc::error::TrySendError::Closed(Msg::Record(entry, _))) => self.spill(entry),
-            Err(_) => Err(LedgerError::Closed),
+            | Err(mpsc::error::TrySendError::Closed(Msg::Record(entry, _))) => {
+                self.spill.send(Job { entries: vec![entry], ack: None }).inspect_err(|e| {
+                    self.shared.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, "an audit record is LOST: the journal thread is gone");
+                })?;
+            }
+            Err(_) => return Err(LedgerError::Closed),
         }
+        Ok(Accepted { id, durability: Durability::Queued })
     }
 
     /// Returns once the record is durable: committed in the database, or (queue full, database down) fsync'd
@@ -217,16 +228,18 @@ impl AuditLog {
                     Ok(Ok(durability)) => Ok(Accepted { id: entry.id, durability }),
                     Ok(Err(e)) => Err(e),
                     // The writer is gone (runtime shutting down): keep the record ourselves.
-                    Err(_) => self.spill(entry),
+                    Err(_) => self.spill(entry).await,
                 }
             }
-            Err(_) => self.spill(entry),
+            Err(_) => self.spill(entry).await,
         }
     }
 
     /// Waits until everything accepted before the call is in the database or the journal, and (when the
     /// database answers) the journal has been replayed.
     pub async fn flush(&self) -> Result<()> {
+        // A barrier through the journal thread first: earlier spills are then on disk for the replay.
+        self.spill.write(Vec::new()).await?;
         let (done, finished) = oneshot::channel();
         self.tx.send(Msg::Flush(done)).await.map_err(|_| LedgerError::Closed)?;
         finished.await.map_err(|_| LedgerError::Closed)
@@ -286,9 +299,9 @@ impl AuditLog {
         self.shared.journal.path()
     }
 
-    fn spill(&self, entry: AuditEntry) -> Result<Accepted> {
+    async fn spill(&self, entry: AuditEntry) -> Result<Accepted> {
         let id = entry.id.clone();
-        self.shared.spill(std::slice::from_ref(&entry), "the audit queue is full")?;
+        self.spill.write(vec![entry]).await?;
         Ok(Accepted { id, durability: Durability::Journaled })
     }
 }
@@ -298,29 +311,6 @@ fn new_entry(record: AuditRecord) -> AuditEntry {
 }
 
 impl Shared {
-    fn spill(&self, entries: &[AuditEntry], why: &str) -> Result<()> {
-        let n = entries.len() as u64;
-        match self.journal.append(entries) {
-            Ok(()) => {
-                let before = self.counters.journaled.fetch_add(n, Ordering::Relaxed);
-                // Once per thousand, so a flood of spills does not flood the log too.
-                if before / 1_000 != (before + n) / 1_000 || before == 0 {
-                    tracing::warn!(
-                        journal = %self.journal.path().display(),
-                        journaled_total = before + n,
-                        "{why}: audit records go to the journal until the database catches up"
-                    );
-                }
-                Ok(())
-            }
-            Err(e) => {
-                self.counters.lost.fetch_add(n, Ordering::Relaxed);
-                tracing::error!(error = %e, records = n, "audit records LOST: the database and the journal both failed");
-                Err(e)
-            }
-        }
-    }
-
     fn set_failing(&self, err: &LedgerError) {
         if !self.failing.swap(true, Ordering::Relaxed) {
             tracing::error!(error = %err, "writing audit records fails; journaling them and retrying");
@@ -340,6 +330,7 @@ impl Shared {
 struct Writer {
     ledger: Ledger,
     shared: Arc<Shared>,
+    spill: Spill,
     options: AuditLogOptions,
 }
 
@@ -415,7 +406,7 @@ impl Writer {
                 }
             }
         }
-        let outcome = self.shared.spill(&entries, "the audit database fails");
+        let outcome = self.spill.write(entries).await;
         for ack in acks.into_iter().flatten() {
             let _ = ack.send(match &outcome {
                 Ok(()) => Ok(Durability::Journaled),

@@ -22,6 +22,7 @@ help:
 	@echo "make crds         regenerate crds/*.yaml from the Rust types"
 	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
 	@echo "make bench-admission  webhook decision time in process and HTTPS round trips at 500 req/s"
+	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
 
 tools:
 	@hack/build-tools.sh >/dev/null
@@ -64,3 +65,7 @@ bench-admission: tools
 bench: tools
 	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
 	cargo run --release -p bench -- --orgs $(N)
+
+.PHONY: bench-ledger
+bench-ledger:
+	cargo run --release -p bench --bin ledger-bench -- --out bench-results/ledger.json

@@ -1,7 +1,7 @@
 //! atlantiplex-operator: multi-tenant SaaS tenancy and billing as Kubernetes custom resources.
 //!
 //! `api` holds the CRD types, `tenancy` the pure decisions (what a tenant needs),
-//! `controller` the reconcilers that apply them.
+//! `controller` the reconcilers that apply them, `ledger` the history database (audit log, billing records).
 
 pub mod admission;
 pub mod api;
@@ -9,5 +9,6 @@ pub mod controller;
 pub mod error;
 pub mod leader;
 pub mod metrics;
+pub mod ledger;
 pub mod settings;
 pub mod tenancy;

@@ -1,10 +1,10 @@
-//! The operator binary: `run` the controllers, or write the `crds`.
+//! The operator binary: `run` the controllers, write the `crds`, or query the `audit` log.
 
 use anyhow::Context as _;
 use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
 use atlantiplex_operator::leader;
 use atlantiplex_operator::metrics::Metrics;
-use atlantiplex_operator::{api, controller, settings::Settings};
+use atlantiplex_operator::{api, controller, ledger, settings::Settings};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -28,6 +28,38 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Query the audit log in the ledger database, newest first.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The ledger database: sqlite://FILE?mode=rwc, a file path, or postgres://USER:PASSWORD@HOST/DB.
+    #[arg(long, env = "DATABASE_URL", default_value = ledger::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Only this organization's records.
+    #[arg(long)]
+    org: Option<String>,
+    /// From this long ago (24h, 7d, 1h30m) or this RFC 3339 time.
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this long ago or this RFC 3339 time.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this actor's records (a user, group or service account name).
+    #[arg(long)]
+    actor: Option<String>,
+    /// At most this many records (maximum 10000).
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
 }
 
 #[derive(clap::Args)]
@@ -43,6 +75,14 @@ struct RunArgs {
     /// Organizations reconciled at the same time.
     #[arg(long, env = "ATLANTIPLEX_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// The ledger database (audit log, billing history): sqlite://FILE?mode=rwc, a file path, or
+    /// postgres://USER:PASSWORD@HOST/DB. Opened and migrated at start-up.
+    #[arg(long, env = "DATABASE_URL", default_value = ledger::DEFAULT_DATABASE_URL)]
+    database_url: String,
+    /// Audit records older than this many days are deleted (hourly, in batches).
+    #[arg(long, env = "ATLANTIPLEX_AUDIT_RETENTION_DAYS", default_value_t = ledger::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    audit_retention_days: u32,
     #[command(flatten)]
     settings: Settings,
     #[command(flatten)]
@@ -67,7 +107,42 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds { out } => write_crds(out),
         Command::Run(args) => run(*args).await,
+        Command::Audit(args) => audit(args).await,
     }
+}
+
+async fn audit(args: AuditArgs) -> anyhow::Result<()> {
+    let now = jiff::Timestamp::now();
+    let query = ledger::AuditQuery {
+        organization: args.org,
+        since: args.since.as_deref().map(|s| ledger::parse_time_bound(s, now)).transpose()?,
+        until: args.until.as_deref().map(|s| ledger::parse_time_bound(s, now)).transpose()?,
+        actor: args.actor,
+        limit: Some(args.limit),
+    };
+    let ledger = ledger::Ledger::connect(&args.database_url).await?;
+    let records = ledger.query_audit(&query).await?;
+    ledger.close().await;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+        Output::Table => print!("{}", ledger::format::audit_table(&records)),
+    }
+    Ok(())
+}
+
+/// Applies audit retention now and then every hour, until the process ends.
+fn spawn_retention(ledger: ledger::Ledger, days: u32) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            match ledger.apply_audit_retention(days, jiff::Timestamp::now()).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, days, "audit retention applied"),
+                Err(e) => tracing::warn!(error = %e, "audit retention failed; retrying in an hour"),
+            }
+        }
+    });
 }
 
 fn write_crds(out: Option<PathBuf>) -> anyhow::Result<()> {
@@ -96,6 +171,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         LogFormat::Json => subscriber.json().init(),
         LogFormat::Text => subscriber.init(),
     }
+    let ledger = ledger::Ledger::connect(&args.database_url).await?;
+    tracing::info!(ledger = %ledger.target(), schema = ledger::LATEST_VERSION, "ledger database open");
+    spawn_retention(ledger, args.audit_retention_days);
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)

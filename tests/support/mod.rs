@@ -65,6 +65,8 @@ impl Harness {
         cmd.args(["--webhook-bind", &format!("127.0.0.1:{port}")])
             .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
             .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")]);
+        // The ledger next to the control plane's files, not in the working directory.
+        cmd.arg("--database-url").arg(self.plane.dir.join("ledger.db"));
         cmd
     }
 

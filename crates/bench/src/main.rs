@@ -4,6 +4,7 @@
 //! change across every tenant, and a restart. Prints a table and writes JSON.
 
 mod apply;
+mod machine;
 mod measure;
 mod workload;
 
@@ -138,6 +139,8 @@ impl Operator {
             ])
             .arg("--kubeconfig")
             .arg(kubeconfig)
+            .arg("--database-url")
+            .arg(plane.dir.join("ledger.db"))
             .arg("--concurrency")
             .arg(args.concurrency.to_string())
             .args(["--webhook-bind", &format!("127.0.0.1:{}", webhook_port())])
@@ -346,21 +349,9 @@ impl HasConditions for Team {
 }
 
 fn machine() -> serde_json::Value {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
-        .map(|kib| kib / 1024 / 1024)
-        .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    json!({ "cpus": cpus, "memory_gib": memory, "cpu_model": model, "kubernetes": "v1.36.3 (local, etcd 3.6.16)" })
+    let mut m = machine::machine();
+    m["kubernetes"] = json!("v1.36.3 (local, etcd 3.6.16)");
+    m
 }
 
 fn print_table(r: &serde_json::Value) {

@@ -8,7 +8,7 @@ pub mod api;
 pub mod controller;
 pub mod error;
 pub mod leader;
-pub mod metrics;
 pub mod ledger;
+pub mod metrics;
 pub mod settings;
 pub mod tenancy;

@@ -55,6 +55,13 @@ pub struct Metrics {
     pub organization_limit: Family<UsageLabels, Gauge>,
     pub organization_phase: Family<PhaseLabels, Gauge>,
     pub leader: Gauge,
+    /// The audit writer's counters, copied in every few seconds.
+    pub audit: Family<AuditLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuditLabels {
+    pub counter: String,
 }
 
 fn webhook_histogram() -> Histogram {
@@ -113,6 +120,12 @@ impl Metrics {
         );
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica holds the leader lease", leader.clone());
+        let audit = Family::<AuditLabels, Gauge>::default();
+        registry.register(
+            "audit_records",
+            "Audit writer: queued, written, failed, retries, journaled, replayed, lost (totals); queue_depth, journal_pending (now)",
+            audit.clone(),
+        );
         Self {
             registry,
             webhook_decisions,
@@ -124,6 +137,24 @@ impl Metrics {
             organization_limit,
             organization_phase,
             leader,
+            audit,
+        }
+    }
+
+    pub fn set_audit(&self, stats: &crate::ledger::AuditStats) {
+        let values = [
+            ("queued", stats.queued),
+            ("written", stats.written),
+            ("failed", stats.failed),
+            ("retries", stats.retries),
+            ("journaled", stats.journaled),
+            ("replayed", stats.replayed),
+            ("lost", stats.lost),
+            ("queue_depth", stats.queue_depth),
+            ("journal_pending", stats.journal_pending),
+        ];
+        for (counter, value) in values {
+            self.audit.get_or_create(&AuditLabels { counter: counter.into() }).set(value as i64);
         }
     }
 

@@ -209,3 +209,48 @@ async fn tenant_namespaces_keep_the_operators_objects_and_only_their_own_hosts()
     );
     maker.ok(&["create", "namespace", "wh-plain"]);
 }
+
+#[tokio::test]
+async fn decisions_and_tenant_changes_are_recorded_in_the_audit_log() {
+    let h = cluster_with_operator();
+    h.apply_ok(&org_yaml("wh-audit", "wh-audit", "  members:\n    - { kind: User, name: auditor, role: Viewer }\n"));
+    h.wait_ready("organization", "wh-audit");
+    let auditor = h.user("auditor", &[]);
+    support::eventually("the viewer reaches the organization", || async {
+        auditor.kubectl(&["get", "organization", "wh-audit"], None).status.success()
+    })
+    .await;
+    let out = patch_json(&auditor, &["organization", "wh-audit"], &member("friend", "Admin"));
+    assert_denied_by(&stderr(&out), "members-admins-only", "(you are Viewer)");
+
+    let database = h.plane.dir.join("ledger.db");
+    let query = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"))
+            .args(["audit", "--org", "wh-audit", "--output", "json", "--database-url"])
+            .arg(&database)
+            .output()
+            .expect("audit command runs");
+        assert!(out.status.success(), "audit query failed: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).expect("JSON records")
+    };
+    let has = |records: &[serde_json::Value], actor: &str, action: &str, result: &str| {
+        records.iter().any(|r| r["actor"] == actor && r["action"] == action && r["result"] == result)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let records = query();
+        let complete = has(&records, "auditor", "update", "denied")
+            && records
+                .iter()
+                .any(|r| r["action"] == "create" && r["result"] == "allowed" && r["kind"] == "Organization")
+            && has(&records, "atlantiplex-operator", "Provisioned", "succeeded");
+        if complete {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "audit records incomplete: {records:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let denial = query().into_iter().find(|r| r["actor"] == "auditor").expect("denial recorded");
+    assert_eq!(denial["organization"], "wh-audit");
+    assert!(denial["reason"].as_str().unwrap_or_default().starts_with("members-admins-only:"), "{denial}");
+}

@@ -39,6 +39,7 @@ pub async fn start(
     policy: PolicyConfig,
     context: Arc<OnceLock<Arc<Context>>>,
     metrics: Arc<Metrics>,
+    audit: Option<crate::ledger::AuditLog>,
 ) -> anyhow::Result<()> {
     let operator_user = whoami(&client).await;
     let webhook = Arc::new(Webhook {
@@ -46,6 +47,7 @@ pub async fn start(
         policy,
         admins: facts::PlatformAdmins::new(&settings, operator_user.clone()),
         metrics,
+        audit,
     });
     let names = certificate_names(&settings)?;
     let cert = load_certificate(&client, &settings, &names).await?;
@@ -170,8 +172,13 @@ async fn whoami(client: &Client) -> Option<String> {
 }
 
 /// Plain HTTP: /metrics for Prometheus, /healthz (the process serves), /readyz (caches filled,
-/// so the webhook decides).
-pub async fn serve_metrics(bind: std::net::SocketAddr, metrics: Arc<Metrics>, context: Arc<OnceLock<Arc<Context>>>) {
+/// so the webhook decides), and `api` (the ledger's /api/v1/audit).
+pub async fn serve_metrics(
+    bind: std::net::SocketAddr,
+    metrics: Arc<Metrics>,
+    context: Arc<OnceLock<Arc<Context>>>,
+    api: axum::Router,
+) {
     use axum::http::StatusCode;
     use axum::routing::get;
     let app = axum::Router::new()
@@ -186,7 +193,8 @@ pub async fn serve_metrics(bind: std::net::SocketAddr, metrics: Arc<Metrics>, co
                     (StatusCode::SERVICE_UNAVAILABLE, "caches filling")
                 }
             }),
-        );
+        )
+        .merge(api);
     match tokio::net::TcpListener::bind(bind).await {
         Ok(listener) => {
             if let Err(err) = axum::serve(listener, app).await {

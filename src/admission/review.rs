@@ -25,6 +25,8 @@ pub struct Webhook {
     pub policy: PolicyConfig,
     pub admins: PlatformAdmins,
     pub metrics: Arc<Metrics>,
+    /// The ledger's audit log (None: decisions are only logged and counted).
+    pub audit: Option<crate::ledger::AuditLog>,
 }
 
 impl Webhook {
@@ -57,7 +59,8 @@ impl Webhook {
                 "atlantiplex-operator is starting and its caches are not filled yet: retry in a few seconds",
             ),
         };
-        self.record(&request, &decision, started);
+        let organization = self.context.get().map(|ctx| organization_of(ctx, &request)).unwrap_or_default();
+        self.record(&request, &decision, started, &organization);
         let mut response = AdmissionResponse::from(&request);
         response.audit_annotations.insert("rule".into(), decision.rule.into());
         if !decision.allowed {
@@ -157,7 +160,13 @@ impl Webhook {
 
     /// The audit trail of every decision: a structured log line and a metric (the ledger
     /// stores them once it exists).
-    fn record(&self, request: &AdmissionRequest<DynamicObject>, decision: &Decision, started: Instant) {
+    fn record(
+        &self,
+        request: &AdmissionRequest<DynamicObject>,
+        decision: &Decision,
+        started: Instant,
+        organization: &str,
+    ) {
         let elapsed = started.elapsed();
         let kind = request.kind.kind.clone();
         let operation = format!("{:?}", request.operation).to_uppercase();
@@ -183,7 +192,43 @@ impl Webhook {
                 rule: decision.rule.into(),
             })
             .inc();
-        self.metrics.webhook_duration.get_or_create(&KindLabels { kind }).observe(elapsed.as_secs_f64());
+        self.metrics.webhook_duration.get_or_create(&KindLabels { kind: kind.clone() }).observe(elapsed.as_secs_f64());
+        if let Some(audit) = &self.audit {
+            use crate::ledger::{AuditRecord, AuditResult};
+            let object = match &request.namespace {
+                Some(ns) => format!("{ns}/{}", request.name),
+                None => request.name.clone(),
+            };
+            let result = if decision.allowed { AuditResult::Allowed } else { AuditResult::Denied };
+            let actor = request.user_info.username.clone().unwrap_or_default();
+            let action = format!("{:?}", request.operation).to_lowercase();
+            let record = AuditRecord::new(actor, organization, kind, object, action, result)
+                .with_reason(format!("{}: {}", decision.rule, decision.message));
+            // Never blocks the request: the writer queues, batches, and spills to its journal.
+            if let Err(err) = audit.record(record) {
+                tracing::warn!(error = %err, "audit record not accepted");
+            }
+        }
+    }
+}
+
+/// The organization a request concerns, for the audit record.
+fn organization_of(ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> String {
+    let object = request.object.as_ref().or(request.old_object.as_ref());
+    let field = |path: &str| object.and_then(|o| o.data.pointer(path)).and_then(|v| v.as_str()).map(String::from);
+    let label = |meta: Option<&kube::core::ObjectMeta>| {
+        meta.and_then(|m| m.labels.as_ref()).and_then(|l| l.get(ORGANIZATION_OBJECT)).cloned()
+    };
+    match (request.kind.group.as_str(), request.kind.kind.as_str()) {
+        ("atlantiplex.io", "Organization") => request.name.clone(),
+        ("atlantiplex.io", _) => field("/spec/organization").unwrap_or_default(),
+        ("", "Namespace") => label(object.map(|o| &o.metadata)).unwrap_or_default(),
+        _ => request
+            .namespace
+            .as_deref()
+            .and_then(|ns| ctx.namespaces.get(&ObjectRef::new(ns)))
+            .and_then(|ns| label(Some(&ns.metadata)))
+            .unwrap_or_default(),
     }
 }
 

@@ -83,6 +83,10 @@ struct RunArgs {
     #[arg(long, env = "ATLANTIPLEX_AUDIT_RETENTION_DAYS", default_value_t = ledger::DEFAULT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..))]
     audit_retention_days: u32,
+    /// Where audit records wait when the database cannot take them (replayed at start-up).
+    /// Default: next to the SQLite file, or ./atlantiplex-audit.journal with PostgreSQL.
+    #[arg(long, env = "ATLANTIPLEX_AUDIT_JOURNAL")]
+    audit_journal: Option<PathBuf>,
     #[command(flatten)]
     settings: Settings,
     #[command(flatten)]
@@ -173,7 +177,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let ledger = ledger::Ledger::connect(&args.database_url).await?;
     tracing::info!(ledger = %ledger.target(), schema = ledger::LATEST_VERSION, "ledger database open");
-    spawn_retention(ledger, args.audit_retention_days);
+    spawn_retention(ledger.clone(), args.audit_retention_days);
+    let journal = match &args.audit_journal {
+        Some(path) => ledger::AuditLogOptions::new(path),
+        None => ledger::AuditLogOptions::for_ledger(&ledger),
+    };
+    let audit = ledger::AuditLog::start(ledger.clone(), journal).await.context("starting the audit log")?;
     let config = match &args.kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)
@@ -198,9 +207,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         signup: args.admission.signup,
         signup_max_free_organizations: args.admission.signup_max_free_organizations,
     };
-    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone()));
+    tokio::spawn(watch_audit(audit.clone(), metrics.clone()));
+    let api = ledger::http::router(ledger.clone());
+    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
     let namespace = args.admission.operator_namespace.clone();
-    admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone())
+    admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
         .await
         .context("starting the admission webhook")?;
     let identity = replica_identity();
@@ -220,14 +231,40 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         context_slot: context,
         metrics,
+        audit: Some(audit.clone()),
         leadership,
     };
     controller::run(controller_client, options, shutdown_signal()).await?;
     if elected {
         leader::release(client, &namespace, &identity).await;
     }
+    // Queued records reach the database (or the journal) before the process ends.
+    if let Err(err) = audit.flush().await {
+        tracing::warn!(error = %err, "flushing the audit log at shutdown failed");
+    }
     tracing::info!("atlantiplex-operator stopped");
     Ok(())
+}
+
+/// Exports the audit writer's counters as metrics and logs when it falls behind or fails, so a
+/// full queue or a database outage is visible (records then wait in the journal, never dropped).
+async fn watch_audit(audit: ledger::AuditLog, metrics: Arc<Metrics>) {
+    let mut last = ledger::HealthState::Healthy;
+    loop {
+        let stats = audit.stats();
+        metrics.set_audit(&stats);
+        let health = audit.health();
+        if health.state != last {
+            match health.state {
+                ledger::HealthState::Healthy => tracing::info!(message = %health.message, "audit log healthy again"),
+                _ => {
+                    tracing::warn!(state = ?health.state, message = %health.message, last_error = ?health.last_error, "audit log degraded")
+                }
+            }
+            last = health.state;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 /// The Pod's name when running in a cluster (downward API), else host and process id.

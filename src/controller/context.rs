@@ -14,6 +14,8 @@ use kube::runtime::reflector::Store;
 pub struct Context {
     pub client: Client,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Where tenant-changing actions are recorded (None: not recorded, e.g. in benchmarks).
+    pub audit: Option<crate::ledger::AuditLog>,
     pub settings: Settings,
     pub recorder: Recorder,
     pub organizations: Store<DeserializeGuard<Organization>>,

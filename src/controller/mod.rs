@@ -54,6 +54,7 @@ pub struct Options {
     /// Filled with the context once the caches are: the admission webhook answers from it.
     pub context_slot: Arc<std::sync::OnceLock<Arc<Context>>>,
     pub metrics: Arc<Metrics>,
+    pub audit: Option<crate::ledger::AuditLog>,
     /// Controllers run only while this replica leads; every replica fills caches and serves
     /// the webhook.
     pub leadership: Leadership,
@@ -64,7 +65,7 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let Options { settings, concurrency, context_slot, metrics, mut leadership } = options;
+    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership } = options;
     let shutdown = shutdown.shared();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
@@ -157,6 +158,7 @@ pub async fn run(
     let ctx = Arc::new(Context {
         client: client.clone(),
         metrics: metrics.clone(),
+        audit,
         settings,
         recorder: Recorder::new(client.clone(), Context::reporter()),
         organizations,
@@ -486,6 +488,23 @@ pub(crate) async fn publish(
     };
     if let Err(err) = ctx.recorder.publish(&event, reference).await {
         tracing::warn!(object = ?reference.name, %reason, error = %err, "publishing event failed");
+    }
+    // Events mark the transitions of a tenant (provisioned, plan changed, suspended, deleted...):
+    // the audit log keeps them beyond the events' one-hour lifetime.
+    if let Some(audit) = &ctx.audit {
+        use crate::ledger::{AuditRecord, AuditResult};
+        let kind = reference.kind.clone().unwrap_or_default();
+        let name = reference.name.clone().unwrap_or_default();
+        let organization = match kind.as_str() {
+            "Team" => name.split('.').next().unwrap_or_default().to_string(),
+            _ => name.clone(),
+        };
+        let result = if matches!(type_, EventType::Warning) { AuditResult::Failed } else { AuditResult::Succeeded };
+        let record = AuditRecord::new("atlantiplex-operator", organization, kind, name, reason, result)
+            .with_reason(event.note.clone().unwrap_or_default());
+        if let Err(err) = audit.record(record) {
+            tracing::warn!(error = %err, "audit record not accepted");
+        }
     }
 }
 

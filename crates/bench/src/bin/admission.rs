@@ -86,6 +86,7 @@ fn context(n: usize) -> anyhow::Result<Context> {
         recorder: Recorder::new(client.clone(), Context::reporter()),
         client,
         metrics: Arc::new(Metrics::new()),
+        audit: None,
         settings: Settings::default(),
         organizations: store(orgs),
         plans: store(plans),
@@ -158,6 +159,7 @@ fn in_process(n: usize) -> anyhow::Result<Value> {
         },
         admins: PlatformAdmins::new(&AdmissionSettings::default(), None),
         metrics: Arc::new(Metrics::new()),
+        audit: None,
     };
     let reviews: Vec<Value> = (0..n.min(200)).map(member_update_review).collect::<anyhow::Result<_>>()?;
     let parsed: Vec<AdmissionReview<DynamicObject>> =

@@ -10,7 +10,7 @@ CLUSTER_DIR := target/cluster
 export KUBECONFIG_DEV := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 DEVCLUSTER := cargo run -q -p devcluster --
 
-.PHONY: help tools cluster-up cluster-down test lint crds run
+.PHONY: help tools cluster-up cluster-down test lint crds run chart-lint
 
 help:
 	@echo "make run          control plane + CRDs + plans + examples + the operator (the main command)"
@@ -19,7 +19,8 @@ help:
 	@echo "make cluster-down stop it and remove its state"
 	@echo "make tools        build etcd, kube-apiserver, kube-controller-manager, kubectl, helm, stripe-mock"
 	@echo "make lint         rustfmt and clippy, as CI runs them"
-	@echo "make crds         regenerate crds/*.yaml from the Rust types"
+	@echo "make crds         regenerate crds/*.yaml (and the chart's copy) from the Rust types"
+	@echo "make chart-lint   helm lint and helm template of charts/atlantiplex-operator"
 	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
 	@echo "make bench-admission  webhook decision time in process and HTTPS round trips at 500 req/s"
 	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
@@ -40,8 +41,22 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# The chart ships identical copies (Helm installs crds/ before its templates); the unit tests fail on drift.
 crds:
 	cargo run -q --bin atlantiplex-operator -- crds --out crds
+	rm -f $(CHART)/crds/*.yaml && cp crds/*.yaml $(CHART)/crds/
+
+CHART := charts/atlantiplex-operator
+HELM := $(ATLANTIPLEX_TOOLS_BIN)/helm
+# helm built from Go modules reports Kubernetes v1.20 to `helm template` unless told otherwise.
+KUBE_VERSION ?= 1.36.3
+
+chart-lint: tools
+	$(HELM) lint $(CHART)
+	$(HELM) lint $(CHART) -f $(CHART)/ci/cert-manager-values.yaml
+	$(HELM) template atlantiplex $(CHART) -n atlantiplex-system --kube-version $(KUBE_VERSION) >/dev/null
+	$(HELM) template atlantiplex $(CHART) -n atlantiplex-system --kube-version $(KUBE_VERSION) -f $(CHART)/ci/cert-manager-values.yaml >/dev/null
+	@echo "chart OK (the server-side dry-run is in tests/helm_chart.rs)"
 
 run: cluster-up
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f crds/

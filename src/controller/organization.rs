@@ -107,10 +107,10 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         apply_tenant(&desired, ctx).await?;
         let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
         let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
-        tokio::try_join!(
-            apply_if_changed(&roles, &access_role, cached(&ctx.access_roles, &access_role)),
-            apply_if_changed(&bindings, &access_binding, cached(&ctx.access_bindings, &access_binding)),
-        )?;
+        // The role first: without cluster-admin, RBAC checks a binding against the rules of
+        // the role it names, so a binding to a role not yet created is refused (404).
+        apply_if_changed(&roles, &access_role, cached(&ctx.access_roles, &access_role)).await?;
+        apply_if_changed(&bindings, &access_binding, cached(&ctx.access_bindings, &access_binding)).await?;
         apply_quotas(&tenant, &desired, &placements, &allocation, ctx).await
     };
     if let Err(err) = applied.await {

@@ -93,7 +93,8 @@ struct RunArgs {
     admission: AdmissionSettings,
     /// Run several replicas: only the holder of the Lease `atlantiplex-operator-leader` (in the
     /// operator's namespace) reconciles; every replica serves the webhook.
-    #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION")]
+    #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
     leader_election: bool,
     /// Seconds a leader lease stays valid without renewal (the leader gives up after two thirds).
     #[arg(long, env = "ATLANTIPLEX_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]

@@ -223,6 +223,27 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
         .spawn()?;
     let result = async {
         wait_ready(metrics_port).await?;
+        // Measure a quiet operator: provisioning the tenants first would share the CPU.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let ready = orgs
+                .list(&Default::default())
+                .await?
+                .items
+                .iter()
+                .filter(|o| {
+                    let conditions = o.status.as_ref().map(|s| s.conditions.as_slice()).unwrap_or_default();
+                    atlantiplex_operator::api::condition(conditions, "Ready").is_some_and(|c| c.status == "True")
+                })
+                .count();
+            if ready >= n {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "only {ready} of {n} organizations Ready after 600 s");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (cpu_before, _) = measure::process_usage(operator.id());
         let secrets: Api<Secret> = Api::namespaced(client.clone(), "atlantiplex-system");
         let secret = secrets.get("atlantiplex-operator-webhook-tls").await?;
         let ca = secret.data.and_then(|d| d.get("ca.crt").cloned()).context("ca.crt")?;
@@ -234,8 +255,19 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().build();
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        // HTTP/2 over one connection, as kube-apiserver calls webhooks (Go negotiates h2 by ALPN).
+        // TCP_NODELAY as Go sets it on every connection: small frames must not wait for Nagle.
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http2()
+            .wrap_connector(tcp);
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build(https);
         let bodies: Vec<Bytes> = (0..n)
             .map(|i| Ok(Bytes::from(serde_json::to_vec(&member_update_review(i)?)?)))
             .collect::<anyhow::Result<_>>()?;
@@ -283,12 +315,13 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
         }
         let achieved = total as f64 / started.elapsed().as_secs_f64();
         let (cpu, rss) = measure::process_usage(operator.id());
+        let cpu = cpu - cpu_before;
         anyhow::Ok(json!({
             "rate_per_second": args.rate,
             "achieved_per_second": achieved,
             "errors": errors,
             "latency": percentiles(samples),
-            "operator_cpu_seconds": cpu,
+            "operator_cpu_seconds_during_run": cpu,
             "operator_peak_rss_mib": rss,
         }))
     }
@@ -343,10 +376,10 @@ async fn main() -> anyhow::Result<()> {
     row("review incl. JSON (in process)", &report["in_process"]["review_with_json"]);
     row(&format!("HTTPS round trip @ {}/s", args.rate), &report["round_trip"]["latency"]);
     println!(
-        "achieved {:.0} req/s, {} errors; operator CPU {:.1} s, peak RSS {:.0} MiB",
+        "achieved {:.0} req/s, {} errors; operator CPU during the run {:.1} s, peak RSS {:.0} MiB",
         report["round_trip"]["achieved_per_second"].as_f64().unwrap_or(0.0),
         report["round_trip"]["errors"],
-        report["round_trip"]["operator_cpu_seconds"].as_f64().unwrap_or(0.0),
+        report["round_trip"]["operator_cpu_seconds_during_run"].as_f64().unwrap_or(0.0),
         report["round_trip"]["operator_peak_rss_mib"].as_f64().unwrap_or(0.0),
     );
     if let Some(dir) = args.out.parent() {

@@ -78,13 +78,19 @@ impl Leadership {
     /// A client that refuses every write while this replica does not hold the lease: the
     /// controllers use it, so no reconcile can write after leadership is gone, even one that
     /// was already running.
-    pub fn fenced_client(&self, config: kube::Config) -> Result<Client, kube::Error> {
+    ///
+    /// `rate` limits requests (watches count once, when they start): `(burst, window)` lets
+    /// `burst` requests through per `window`, the API server's client-side QPS/burst.
+    pub fn fenced_client(&self, config: kube::Config, rate: Option<(u64, Duration)>) -> Result<Client, kube::Error> {
         let leadership = self.clone();
         let fence = tower::filter::FilterLayer::new(move |request: http::Request<kube::client::Body>| {
             let read = matches!(*request.method(), http::Method::GET | http::Method::HEAD | http::Method::OPTIONS);
             if read || leadership.holds() { Ok(request) } else { Err(NotLeader) }
         });
-        Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&fence).build())
+        let limit =
+            tower::util::option_layer(rate.map(|(burst, window)| tower::limit::RateLimitLayer::new(burst, window)));
+        let layers = tower::ServiceBuilder::new().layer(fence).layer(limit);
+        Ok(kube::client::ClientBuilder::try_from(config)?.with_layer(&layers).build())
     }
 
     /// Resolves once this replica leads.

@@ -96,6 +96,12 @@ struct RunArgs {
     #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, default_value_t = false)]
     leader_election: bool,
+    /// Requests per second the controllers send to the API server on average (0: no limit).
+    #[arg(long, env = "ATLANTIPLEX_KUBE_API_QPS", default_value_t = 0.0)]
+    kube_api_qps: f64,
+    /// Requests the controllers may send at once before the QPS limit applies.
+    #[arg(long, env = "ATLANTIPLEX_KUBE_API_BURST", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    kube_api_burst: u64,
     /// Seconds a leader lease stays valid without renewal (the leader gives up after two thirds).
     #[arg(long, env = "ATLANTIPLEX_LEASE_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=300))]
     lease_seconds: u64,
@@ -226,7 +232,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let elected = args.leader_election;
     // Reconciles write through a client that refuses writes the moment the lease is not held.
-    let controller_client = leadership.fenced_client(config)?;
+    let rate = (args.kube_api_qps > 0.0)
+        .then(|| (args.kube_api_burst, Duration::from_secs_f64(args.kube_api_burst as f64 / args.kube_api_qps)));
+    let controller_client = leadership.fenced_client(config, rate)?;
     let options = controller::Options {
         settings: args.settings,
         concurrency: args.concurrency,

@@ -44,6 +44,9 @@ pub struct AuditLogOptions {
     pub retry_backoff: Duration,
     /// How often the journal is replayed while the database fails.
     pub retry_interval: Duration,
+    /// How long a batch waits for more records before it is written: one commit (one fsync) per
+    /// this interval instead of one per record under a steady trickle such as webhook decisions.
+    pub linger: Duration,
 }
 
 impl AuditLogOptions {
@@ -55,6 +58,7 @@ impl AuditLogOptions {
             insert_attempts: 3,
             retry_backoff: Duration::from_millis(100),
             retry_interval: Duration::from_secs(1),
+            linger: Duration::from_millis(10),
         }
     }
 
@@ -354,13 +358,21 @@ impl Writer {
             let mut batch = Vec::new();
             let mut flushes = Vec::new();
             let mut next = Some(first);
+            let linger_until = tokio::time::Instant::now() + self.options.linger;
             while let Some(msg) = next.take() {
                 match msg {
                     Msg::Record(entry, ack) => batch.push((entry, ack)),
                     Msg::Flush(done) => flushes.push(done),
                 }
                 if batch.len() < self.options.max_batch.max(1) {
-                    next = rx.try_recv().ok();
+                    next = match rx.try_recv() {
+                        Ok(msg) => Some(msg),
+                        // A flush is waited for: write now. Otherwise wait briefly for company.
+                        Err(_) if flushes.is_empty() => {
+                            tokio::time::timeout_at(linger_until, rx.recv()).await.ok().flatten()
+                        }
+                        Err(_) => None,
+                    };
                 }
             }
             if !batch.is_empty() {

@@ -1,9 +1,9 @@
 //! Billing end to end: the operator against the real control plane and the stateful fake Stripe
 //! (tests/support/fake_stripe), webhooks signed as Stripe signs them.
 
-mod support;
 #[path = "support/fake_stripe/mod.rs"]
 mod fake_stripe;
+mod support;
 
 use fake_stripe::{FakeStripe, post_webhook, sign, unix_now};
 use std::time::Duration;
@@ -83,7 +83,10 @@ async fn subscription_lifecycle_through_stripe() {
     assert_eq!(org_field(&h, "acme", "{.status.effectivePlan}"), "professional");
     assert!(!sub_field(&h, "acme", "{.status.trialEnd}").is_empty());
     assert_eq!(sub_field(&h, "acme", "{.status.conditions[?(@.type==\"Billing\")].reason}"), "Trialing");
-    assert_eq!((fake.count("create_customer"), fake.count("create_subscription"), fake.count("create_price")), (1, 1, 1));
+    assert_eq!(
+        (fake.count("create_customer"), fake.count("create_subscription"), fake.count("create_price")),
+        (1, 1, 1)
+    );
     let stripe_sub = sub_field(&h, "acme", "{.status.stripeSubscriptionId}");
 
     // Trial ends → the first invoice is paid → active (through the webhook).
@@ -113,10 +116,15 @@ async fn subscription_lifecycle_through_stripe() {
     assert_eq!(status, 200);
     let (status, body) = post_webhook(port, "/stripe/webhook", &sign("whsec_wrong", unix_now(), &old), &old).await;
     assert_eq!(status, 400, "bad signature: {body}");
-    let (status, body) = post_webhook(port, "/stripe/webhook", &sign(WEBHOOK_SECRET, unix_now() - 600, &old), &old).await;
+    let (status, body) =
+        post_webhook(port, "/stripe/webhook", &sign(WEBHOOK_SECRET, unix_now() - 600, &old), &old).await;
     assert_eq!(status, 400, "stale timestamp: {body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(sub_field(&h, "acme", "{.status.stripeState}"), "active", "an old event re-reads Stripe, never rolls back");
+    assert_eq!(
+        sub_field(&h, "acme", "{.status.stripeState}"),
+        "active",
+        "an old event re-reads Stripe, never rolls back"
+    );
 
     // Downgrade: Stripe bills the cheaper price from the next period; the plan stays until then.
     h.kubectl_ok(&["patch", "subscription", "acme", "--type=merge", "-p", r#"{"spec":{"plan":"starter"}}"#]);
@@ -131,9 +139,27 @@ async fn subscription_lifecycle_through_stripe() {
     wait_sub(&h, "acme", "{.status.stripeState}", "past_due").await;
     wait_org(&h, "acme", "{.status.phase}", "PastDue").await;
     wait_org(&h, "acme", "{.status.phase}", "Suspended").await;
-    let pods = || h.kubectl_ok(&["get", "resourcequota", "atlantiplex-quota", "-n", "org-acme", "-o", "jsonpath={.spec.hard.pods}"]);
+    let pods = || {
+        h.kubectl_ok(&[
+            "get",
+            "resourcequota",
+            "atlantiplex-quota",
+            "-n",
+            "org-acme",
+            "-o",
+            "jsonpath={.spec.hard.pods}",
+        ])
+    };
     eventually("quota cut to zero pods", || async { pods() == "0" }).await;
-    let backend = h.kubectl_ok(&["get", "ingress", "atlantiplex-tenant", "-n", "org-acme", "-o", "jsonpath={.spec.rules[0].http.paths[0].backend.service.name}"]);
+    let backend = h.kubectl_ok(&[
+        "get",
+        "ingress",
+        "atlantiplex-tenant",
+        "-n",
+        "org-acme",
+        "-o",
+        "jsonpath={.spec.rules[0].http.paths[0].backend.service.name}",
+    ]);
     assert_eq!(backend, "atlantiplex-suspended");
     fake.set_failing(false);
     fake.pay(&stripe_sub).await;
@@ -155,7 +181,19 @@ async fn subscription_lifecycle_through_stripe() {
     assert_eq!(fake.count("create_customer"), 2);
 
     // Deletion cancels in Stripe; the organization falls back to free.
-    h.kubectl_ok(&["delete", "subscription", "acme", "--timeout=60s"]);
+    h.kubectl_ok(&["delete", "subscription", "acme", "--wait=false"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while h.kubectl(&["get", "subscription", "acme"]).status.success() {
+        if std::time::Instant::now() > deadline {
+            let log = std::fs::read_to_string(&operator.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().filter(|l| !l.contains("DEBUG")).collect();
+            panic!(
+                "the Subscription was not deleted; operator log:\n{}",
+                tail[tail.len().saturating_sub(40)..].join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert_eq!(fake.count("DELETE /v1/subscriptions/{id}"), 1);
     let state = fake.world(|w| w.subscriptions[&stripe_sub]["status"].clone());
     assert_eq!(state, "canceled");

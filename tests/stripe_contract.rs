@@ -18,9 +18,9 @@ impl Drop for StripeMock {
 }
 
 fn stripe_mock_binary() -> std::path::PathBuf {
-    let cache = std::env::var_os("ATLANTIPLEX_TOOLS_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/atlantiplex-tools"));
+    let cache = std::env::var_os("ATLANTIPLEX_TOOLS_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/atlantiplex-tools")
+    });
     let bin = cache.join("bin/stripe-mock");
     assert!(bin.exists(), "stripe-mock not found at {}: run `make tools`", bin.display());
     bin
@@ -46,14 +46,21 @@ fn start_stripe_mock() -> (StripeMock, u16) {
 async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses() {
     let (_mock, port) = start_stripe_mock();
     let metrics = Arc::new(Metrics::new());
-    let api = StripeApi::new("sk_test_123", Some(&format!("http://127.0.0.1:{port}/")), metrics.clone()).expect("client");
+    let api =
+        StripeApi::new("sk_test_123", Some(&format!("http://127.0.0.1:{port}/")), metrics.clone()).expect("client");
     let price = Price { amount_cents: 2999, currency: "usd".into(), interval: BillingInterval::Month };
     let metadata = |k: &str| [(format!("atlantiplex_{k}"), "x".to_string())].into_iter().collect();
 
     api.find_price("atlantiplex-professional-2999-usd-month").await.expect("list prices");
-    let price_id = api.create_price("professional", "Professional", &price, "atlantiplex-professional-2999-usd-month").await.expect("create price");
+    let price_id = api
+        .create_price("professional", "Professional", &price, "atlantiplex-professional-2999-usd-month")
+        .await
+        .expect("create price");
     api.find_customer("billing@acme.example", "uid-1").await.expect("list customers");
-    let customer = api.create_customer("billing@acme.example", "Acme", metadata("organization"), "atlantiplex-customer-uid-1").await.expect("create customer");
+    let customer = api
+        .create_customer("billing@acme.example", "Acme", metadata("organization"), "atlantiplex-customer-uid-1")
+        .await
+        .expect("create customer");
     api.update_customer_email(&customer, "new@acme.example").await.expect("update customer");
     // stripe-mock v0.203.0 answers subscriptions without `items.data[].plan`, a field async-stripe
     // 1.0.0-rc.10 requires (real Stripe still sends it): those answers are accepted (HTTP 200) but
@@ -86,7 +93,10 @@ async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses(
     let text = metrics.encode();
     assert!(!text.contains("result=\"refused\""), "stripe-mock refused a request: {text}");
     for operation in ["list_prices", "create_price", "list_customers", "create_customer", "update_customer"] {
-        assert!(text.contains(&format!("operation=\"{operation}\",result=\"success\"")), "{operation} not counted: {text}");
+        assert!(
+            text.contains(&format!("operation=\"{operation}\",result=\"success\"")),
+            "{operation} not counted: {text}"
+        );
     }
 }
 
@@ -103,7 +113,9 @@ fn accepted<T>(result: Result<T, StripeCallError>, what: &str) -> Option<T> {
 fn raw_get(port: u16, path: &str) -> serde_json::Value {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk_test_123\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer sk_test_123\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).expect("write");
     let mut reply = String::new();
     stream.read_to_string(&mut reply).expect("read");
@@ -118,7 +130,10 @@ fn raw_get(port: u16, path: &str) -> serde_json::Value {
 async fn subscription_fixture_differs_only_by_the_legacy_plan_field() {
     let (_mock, port) = start_stripe_mock();
     let mut sub = raw_get(port, "/v1/subscriptions/sub_123");
-    assert!(sub["items"]["data"][0].get("plan").is_none(), "stripe-mock now sends items.data[].plan: tighten the contract test");
+    assert!(
+        sub["items"]["data"][0].get("plan").is_none(),
+        "stripe-mock now sends items.data[].plan: tighten the contract test"
+    );
     assert!(serde_json::from_value::<stripe_shared::Subscription>(sub.clone()).is_err());
     let item = &mut sub["items"]["data"][0];
     // The legacy plan object that real Stripe sends next to the price.

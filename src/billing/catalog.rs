@@ -36,7 +36,11 @@ impl Catalog {
     }
 
     /// The plan a price belongs to, among the given plans (for a subscription's current price).
-    pub fn plan_of_price<'a>(&self, price_id: &str, plans: impl IntoIterator<Item = (&'a str, &'a Plan)>) -> Option<String> {
+    pub fn plan_of_price<'a>(
+        &self,
+        price_id: &str,
+        plans: impl IntoIterator<Item = (&'a str, &'a Plan)>,
+    ) -> Option<String> {
         let known = self.prices.lock().ok()?.clone();
         plans.into_iter().find_map(|(name, plan)| {
             let given = plan.spec.stripe.as_ref().and_then(|s| s.price_id.as_deref()) == Some(price_id);

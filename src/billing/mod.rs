@@ -30,9 +30,14 @@ pub const SECRET_WEBHOOK: &str = "webhook-secret";
 
 /// Whether the operator bills, and with what.
 pub enum Mode {
-    Enabled { api: stripe::StripeApi, webhook_secret: Option<String> },
+    Enabled {
+        api: Box<stripe::StripeApi>,
+        webhook_secret: Option<String>,
+    },
     /// Why billing is off, for the `Billing` condition.
-    Disabled { reason: String },
+    Disabled {
+        reason: String,
+    },
 }
 
 /// What billing needs, shared by the controllers and the webhook intake.
@@ -64,7 +69,7 @@ impl Billing {
     ) -> Self {
         Self {
             settings,
-            mode: Mode::Enabled { api, webhook_secret },
+            mode: Mode::Enabled { api: Box::new(api), webhook_secret },
             ledger,
             catalog: catalog::Catalog::default(),
             trigger: OnceLock::new(),
@@ -87,11 +92,13 @@ impl Billing {
         let secret = match secrets.get_opt(&name).await {
             Ok(Some(secret)) => secret,
             Ok(None) => {
-                let reason = format!("Secret {namespace}/{name} (--stripe-secret) does not exist: plans apply unbilled");
+                let reason =
+                    format!("Secret {namespace}/{name} (--stripe-secret) does not exist: plans apply unbilled");
                 return Self::disabled(settings, reason);
             }
             Err(err) => {
-                let reason = format!("Secret {namespace}/{name} (--stripe-secret) cannot be read ({err}): plans apply unbilled");
+                let reason =
+                    format!("Secret {namespace}/{name} (--stripe-secret) cannot be read ({err}): plans apply unbilled");
                 return Self::disabled(settings, reason);
             }
         };

@@ -131,7 +131,10 @@ impl StripeApi {
             Err(stripe::StripeError::Stripe(_, _)) => "refused",
             Err(_) => "error",
         };
-        self.metrics.stripe_requests.get_or_create(&StripeLabels { operation: operation.into(), result: outcome.into() }).inc();
+        self.metrics
+            .stripe_requests
+            .get_or_create(&StripeLabels { operation: operation.into(), result: outcome.into() })
+            .inc();
         result.map_err(|err| match err {
             stripe::StripeError::Stripe(errors, status) => StripeCallError::Refused {
                 operation,
@@ -157,7 +160,9 @@ impl StripeApi {
         price: &crate::api::Price,
         lookup_key: &str,
     ) -> Result<String, StripeCallError> {
-        use stripe_product::price::{CreatePrice, CreatePriceProductData, CreatePriceRecurring, CreatePriceRecurringInterval};
+        use stripe_product::price::{
+            CreatePrice, CreatePriceProductData, CreatePriceRecurring, CreatePriceRecurringInterval,
+        };
         let interval = match price.interval {
             crate::api::BillingInterval::Month => CreatePriceRecurringInterval::Month,
             crate::api::BillingInterval::Year => CreatePriceRecurringInterval::Year,
@@ -183,7 +188,10 @@ impl StripeApi {
         Ok(list
             .data
             .into_iter()
-            .find(|c| c.metadata.as_ref().and_then(|m| m.get(keys::META_ORGANIZATION_UID)).map(String::as_str) == Some(organization_uid))
+            .find(|c| {
+                c.metadata.as_ref().and_then(|m| m.get(keys::META_ORGANIZATION_UID)).map(String::as_str)
+                    == Some(organization_uid)
+            })
             .map(|c| c.id.to_string()))
     }
 
@@ -228,7 +236,8 @@ impl StripeApi {
     }
 
     pub async fn retrieve_subscription(&self, id: &str) -> Result<RemoteSubscription, StripeCallError> {
-        let request = stripe_billing::subscription::RetrieveSubscription::new(id).expand(vec!["latest_invoice".to_string()]);
+        let request =
+            stripe_billing::subscription::RetrieveSubscription::new(id).expand(vec!["latest_invoice".to_string()]);
         Ok(remote_subscription(self.call("retrieve_subscription", request.send(&self.client)).await?))
     }
 
@@ -249,7 +258,9 @@ impl StripeApi {
     }
 
     pub async fn change_price(&self, change: PriceChange<'_>) -> Result<RemoteSubscription, StripeCallError> {
-        use stripe_billing::subscription::{UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P};
+        use stripe_billing::subscription::{
+            UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P,
+        };
         let mut item = UpdateSubscriptionItems::new();
         item.id = Some(change.item.to_string());
         item.price = Some(change.price.to_string());
@@ -283,7 +294,9 @@ impl StripeApi {
 fn remote_subscription(s: stripe_shared::Subscription) -> RemoteSubscription {
     let item = s.items.data.first();
     let (latest_invoice_id, latest_invoice) = match s.latest_invoice {
-        Some(Expandable::Object(invoice)) => (invoice.id.as_ref().map(|i| i.to_string()), Some(remote_invoice(*invoice))),
+        Some(Expandable::Object(invoice)) => {
+            (invoice.id.as_ref().map(|i| i.to_string()), Some(remote_invoice(*invoice)))
+        }
         Some(Expandable::Id(id)) => (id.map(|id| id.to_string()), None),
         None => (None, None),
     };

@@ -2,8 +2,13 @@
 //! found again after a crash), apply plan changes, and mirror Stripe into the status.
 
 use super::Billing;
-use super::keys::{self, META_GENERATION, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN, META_SUBSCRIPTION, META_SUBSCRIPTION_UID};
-use super::stripe::{NewSubscription, PriceChange, Proration, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError};
+use super::keys::{
+    self, META_GENERATION, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN, META_SUBSCRIPTION,
+    META_SUBSCRIPTION_UID,
+};
+use super::stripe::{
+    NewSubscription, PriceChange, Proration, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError,
+};
 use crate::api::{BillingInterval, InvoiceSummary, Organization, Plan, Subscription, SubscriptionStatus};
 use jiff::Timestamp;
 use kube::ResourceExt;
@@ -104,7 +109,8 @@ pub async fn sync(billing: &Billing, api: &StripeApi, input: Input<'_>) -> Resul
     let mut scheduled: Option<(String, Timestamp)> = None;
     if !remote.ended() && remote.price_id.as_deref() != Some(price.as_str()) {
         let current_plan = remote.metadata.get(META_PLAN).cloned().or(previous.plan.clone()).unwrap_or_default();
-        let current_monthly = input.plans.iter().find(|(n, _)| *n == current_plan).map(|(_, p)| monthly(p)).unwrap_or(0);
+        let current_monthly =
+            input.plans.iter().find(|(n, _)| *n == current_plan).map(|(_, p)| monthly(p)).unwrap_or(0);
         let upgrade = monthly(input.plan) >= current_monthly;
         let trialing = remote.status == "trialing";
         let (proration, at_period_end) = if trialing {
@@ -219,18 +225,20 @@ async fn ensure_customer(
     if let Some(found) = api.find_customer(&sub.spec.billing_email, &org_uid).await? {
         return Ok(found);
     }
-    let metadata: HashMap<String, String> = [
-        (META_ORGANIZATION.to_string(), org.name_any()),
-        (META_ORGANIZATION_UID.to_string(), org_uid.clone()),
-    ]
-    .into();
+    let metadata: HashMap<String, String> =
+        [(META_ORGANIZATION.to_string(), org.name_any()), (META_ORGANIZATION_UID.to_string(), org_uid.clone())].into();
     let name = org.spec.display_name.clone();
     let id = api.create_customer(&sub.spec.billing_email, &name, metadata, &keys::customer(&org_uid)).await?;
     tracing::info!(organization = %org.name_any(), customer = %id, "Stripe customer created");
     Ok(id)
 }
 
-fn subscription_metadata(sub: &Subscription, org: &Organization, plan: &str, generation: i64) -> HashMap<String, String> {
+fn subscription_metadata(
+    sub: &Subscription,
+    org: &Organization,
+    plan: &str,
+    generation: i64,
+) -> HashMap<String, String> {
     [
         (META_ORGANIZATION.to_string(), org.name_any()),
         (META_ORGANIZATION_UID.to_string(), org.uid().unwrap_or_default()),
@@ -276,8 +284,12 @@ fn until(now: Timestamp, at: Timestamp) -> Duration {
 /// The `Billing` condition and when to look again.
 fn describe(status: SubscriptionStatus, remote: &RemoteSubscription, billing: &Billing, now: Timestamp) -> Synced {
     let plan = status.plan.clone().unwrap_or_default();
-    let invoice_url =
-        status.latest_invoice.as_ref().and_then(|i| i.hosted_url.clone()).map(|u| format!(" at {u}")).unwrap_or_default();
+    let invoice_url = status
+        .latest_invoice
+        .as_ref()
+        .and_then(|i| i.hosted_url.clone())
+        .map(|u| format!(" at {u}"))
+        .unwrap_or_default();
     let mut recheck = None;
     let (billed, reason, mut message) = match remote.status.as_str() {
         "trialing" => (
@@ -288,7 +300,10 @@ fn describe(status: SubscriptionStatus, remote: &RemoteSubscription, billing: &B
         "active" => (
             true,
             "Active",
-            format!("plan {plan} billed; current period ends {}", status.current_period_end.clone().unwrap_or_default()),
+            format!(
+                "plan {plan} billed; current period ends {}",
+                status.current_period_end.clone().unwrap_or_default()
+            ),
         ),
         "past_due" => {
             let since = parse(status.past_due_since.as_deref()).unwrap_or(now);
@@ -297,7 +312,9 @@ fn describe(status: SubscriptionStatus, remote: &RemoteSubscription, billing: &B
             (
                 false,
                 "PastDue",
-                format!("payment failed: pay the open invoice{invoice_url} before {end} or the organization is suspended"),
+                format!(
+                    "payment failed: pay the open invoice{invoice_url} before {end} or the organization is suspended"
+                ),
             )
         }
         "unpaid" | "canceled" | "paused" => (
@@ -308,7 +325,11 @@ fn describe(status: SubscriptionStatus, remote: &RemoteSubscription, billing: &B
                 remote.status
             ),
         ),
-        other => (false, "PaymentRequired", format!("Stripe subscription is {other}: the first payment is required{invoice_url}")),
+        other => (
+            false,
+            "PaymentRequired",
+            format!("Stripe subscription is {other}: the first payment is required{invoice_url}"),
+        ),
     };
     if let (Some(next), Some(at)) = (&status.scheduled_plan, &status.scheduled_at) {
         message.push_str(&format!("; downgrade to {next} at {at}"));
@@ -349,7 +370,8 @@ async fn record(
             tracing::warn!(error = %err, invoice = %invoice.id, "mirroring the invoice to the ledger failed");
         }
     }
-    if (previous.plan.as_ref(), previous.stripe_state.as_ref()) != (status.plan.as_ref(), status.stripe_state.as_ref()) {
+    if (previous.plan.as_ref(), previous.stripe_state.as_ref()) != (status.plan.as_ref(), status.stripe_state.as_ref())
+    {
         let plan_name = status.plan.clone().unwrap_or_default();
         let state = status.stripe_state.clone().unwrap_or_default();
         let change = crate::ledger::SubscriptionChange {
@@ -370,7 +392,11 @@ async fn record(
 }
 
 /// Deletion: cancel the Stripe subscription at once (found by id, or by metadata after a crash).
-pub async fn cancel(api: &StripeApi, sub: &Subscription, org_uid: Option<&str>) -> Result<Option<String>, StripeCallError> {
+pub async fn cancel(
+    api: &StripeApi,
+    sub: &Subscription,
+    org_uid: Option<&str>,
+) -> Result<Option<String>, StripeCallError> {
     let status = sub.status.clone().unwrap_or_default();
     let uid = sub.uid().unwrap_or_default();
     let mut target = match &status.stripe_subscription_id {

@@ -82,9 +82,7 @@ struct Intake {
 }
 
 pub fn router(billing: Arc<Billing>, context: Arc<OnceLock<Arc<Context>>>) -> axum::Router {
-    axum::Router::new()
-        .route(PATH, axum::routing::post(intake))
-        .with_state(Arc::new(Intake { billing, context }))
+    axum::Router::new().route(PATH, axum::routing::post(intake)).with_state(Arc::new(Intake { billing, context }))
 }
 
 async fn intake(State(state): State<Arc<Intake>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
@@ -144,7 +142,8 @@ fn subscription_for(ctx: &Context, object: &EventObject) -> Option<(String, Stri
             let by_cus = by_customer
                 && customer.is_some()
                 && status.and_then(|s| s.stripe_customer_id.as_ref()) == customer.as_ref();
-            (by_uid || by_id || by_cus).then(|| (sub.metadata.name.clone().unwrap_or_default(), sub.spec.organization.clone()))
+            (by_uid || by_id || by_cus)
+                .then(|| (sub.metadata.name.clone().unwrap_or_default(), sub.spec.organization.clone()))
         })
     };
     matches(false).or_else(|| matches(true))

@@ -214,13 +214,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tokio::spawn(watch_audit(audit.clone(), metrics.clone()));
     let namespace = args.admission.operator_namespace.clone();
     // Billing reads its Secret once at start-up; without it the operator runs with billing disabled.
-    let billing_handle =
-        Arc::new(billing::Billing::load(client.clone(), &namespace, args.billing, Some(ledger.clone()), metrics.clone()).await);
+    let billing_handle = Arc::new(
+        billing::Billing::load(client.clone(), &namespace, args.billing, Some(ledger.clone()), metrics.clone()).await,
+    );
     if let Some(reason) = billing_handle.disabled_reason() {
         tracing::info!(%reason, "billing disabled");
     }
     // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS).
-    let api = ledger::http::router(ledger.clone()).merge(billing::webhook::router(billing_handle.clone(), context.clone()));
+    let api =
+        ledger::http::router(ledger.clone()).merge(billing::webhook::router(billing_handle.clone(), context.clone()));
     tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
     admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
         .await

@@ -7,10 +7,10 @@ use super::context::{Context, cached};
 use crate::api::Team;
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::error::{Error, Result};
+use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::labels::{
     ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, QUOTA_NAME, QUOTA_SHARE_ANNOTATION, TEAM_OBJECT, home_namespace,
 };
-use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::plan::{effective_plan, usage, user_count};
 use crate::tenancy::{DesiredTenant, Tenant, desired_tenant};
 use crate::tenancy::{access, quota, teams};
@@ -157,7 +157,11 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
             format!("payment past due: plan {} stays until {until}, then the tenant is suspended", choice.plan),
         )
     } else if choice.standing == Standing::Trialing {
-        (Phase::Trialing, "Trialing", format!("tenant provisioned in namespace {} on a trial of plan {}", home, choice.plan))
+        (
+            Phase::Trialing,
+            "Trialing",
+            format!("tenant provisioned in namespace {} on a trial of plan {}", home, choice.plan),
+        )
     } else {
         (
             Phase::Active,

@@ -31,7 +31,8 @@ pub async fn reconcile(guard: Arc<DeserializeGuard<Subscription>>, ctx: Arc<Cont
             );
             super::publish(&ctx, &sub.object_ref(&()), EventType::Warning, "NotCancelled", "Delete", note).await;
             let keep: Vec<String> = sub.finalizers().iter().filter(|f| *f != SUBSCRIPTION_FINALIZER).cloned().collect();
-            let patch = serde_json::json!({ "metadata": { "finalizers": keep, "resourceVersion": sub.resource_version() } });
+            let patch =
+                serde_json::json!({ "metadata": { "finalizers": keep, "resourceVersion": sub.resource_version() } });
             api.patch(&sub.name_any(), &Default::default(), &kube::api::Patch::Merge(patch)).await?;
             return Ok(Action::await_change());
         }
@@ -83,8 +84,13 @@ fn ready_condition(sub: &Subscription, ctx: &Context) -> k8s_openapi::apimachine
 /// Billing disabled: the plan applies unbilled and the condition says why.
 async fn status_only(sub: &Subscription, ctx: &Context) -> Result<Action> {
     let reason = ctx.billing.disabled_reason().unwrap_or("billing is disabled");
-    let billing =
-        conditions::new("Billing", false, "BillingDisabled", format!("billing is disabled: {reason}"), sub.metadata.generation);
+    let billing = conditions::new(
+        "Billing",
+        false,
+        "BillingDisabled",
+        format!("billing is disabled: {reason}"),
+        sub.metadata.generation,
+    );
     let previous = sub.status.clone().unwrap_or_default();
     write(sub, ctx, SubscriptionStatus { ..previous }, vec![ready_condition(sub, ctx), billing]).await?;
     Ok(Action::await_change())
@@ -99,13 +105,10 @@ async fn apply(sub: &Subscription, ctx: &Context) -> Result<Action> {
         write(sub, ctx, sub.status.clone().unwrap_or_default(), vec![ready]).await?;
         return Ok(Action::requeue(resync));
     };
-    let plans: Vec<(String, crate::api::Plan)> = ctx
-        .plans
-        .state()
-        .iter()
-        .filter_map(|g| g.0.as_ref().ok().map(|p| (p.name_any(), p.clone())))
-        .collect();
-    let input = sync::Input { subscription: sub, organization: &org, plan: &plan, plans: &plans, now: jiff::Timestamp::now() };
+    let plans: Vec<(String, crate::api::Plan)> =
+        ctx.plans.state().iter().filter_map(|g| g.0.as_ref().ok().map(|p| (p.name_any(), p.clone()))).collect();
+    let input =
+        sync::Input { subscription: sub, organization: &org, plan: &plan, plans: &plans, now: jiff::Timestamp::now() };
     match sync::sync(&ctx.billing, api, input).await {
         Ok(synced) => {
             let billing = conditions::new("Billing", synced.billed, &synced.reason, synced.message, generation);
@@ -157,7 +160,8 @@ async fn write(
     if let Some((state, reason)) = billing(&status).filter(|now| Some(now) != billing(&previous).as_ref())
         && reason != "BillingDisabled"
     {
-        let message = crate::api::condition(&status.conditions, "Billing").map(|c| c.message.clone()).unwrap_or_default();
+        let message =
+            crate::api::condition(&status.conditions, "Billing").map(|c| c.message.clone()).unwrap_or_default();
         let type_ = if state == "True" { EventType::Normal } else { EventType::Warning };
         super::publish(ctx, &sub.object_ref(&()), type_, &reason, "Billing", message).await;
     }

@@ -11,11 +11,17 @@ pub enum Standing {
     Trialing,
     Active,
     /// A payment failed; the plan stays during the grace period, counted from `since`.
-    PastDue { since: Option<Timestamp> },
+    PastDue {
+        since: Option<Timestamp>,
+    },
     /// unpaid, canceled or paused: the organization falls back to the default plan.
-    Lapsed { state: String },
+    Lapsed {
+        state: String,
+    },
     /// incomplete, incomplete_expired: the first payment has not succeeded; nothing paid for yet.
-    AwaitingPayment { state: String },
+    AwaitingPayment {
+        state: String,
+    },
 }
 
 impl Standing {
@@ -41,9 +47,13 @@ impl Standing {
 pub enum Verdict {
     Good,
     /// Past due, still served until `until`.
-    Grace { until: Timestamp },
+    Grace {
+        until: Timestamp,
+    },
     /// Quota cut to zero pods, ingress to the suspended page, data kept.
-    Suspend { reason: String },
+    Suspend {
+        reason: String,
+    },
 }
 
 /// past_due → grace (the plan stays) → suspended once the grace ends; unpaid/canceled → the

@@ -44,7 +44,12 @@ pub fn effective_plan<'a>(
         ));
     }
     let Some(sub) = mine.first() else {
-        return PlanChoice { plan: default_plan.to_string(), subscription: None, warnings, standing: Standing::Unbilled };
+        return PlanChoice {
+            plan: default_plan.to_string(),
+            subscription: None,
+            warnings,
+            standing: Standing::Unbilled,
+        };
     };
     let status = sub.status.as_ref();
     let standing = Standing::from_stripe(

@@ -135,14 +135,21 @@ fn invoice(w: &mut World, sub_id: &str, amount: i64, start: i64, end: i64, event
     i["parent"] = json!({"type": "subscription_details", "quote_details": null,
         "subscription_details": {"subscription": sub_id, "metadata": sub["metadata"], "subscription_proration_date": null}});
     w.invoices.insert(id.clone(), i.clone());
-    w.subscriptions.get_mut(sub_id).map(|s| s["latest_invoice"] = json!(id));
+    if let Some(s) = w.subscriptions.get_mut(sub_id) {
+        s["latest_invoice"] = json!(id);
+    }
     let out = invoice_out(&i);
     events.push(event(w, "invoice.finalized", out.clone()));
     events.push(event(w, if paid { "invoice.paid" } else { "invoice.payment_failed" }, out));
     paid
 }
 
-pub fn create_subscription(w: &mut World, customer: &str, price: &Value, f: &BTreeMap<String, String>) -> (Value, Vec<Value>) {
+pub fn create_subscription(
+    w: &mut World,
+    customer: &str,
+    price: &Value,
+    f: &BTreeMap<String, String>,
+) -> (Value, Vec<Value>) {
     let id = w.id("sub");
     let item = w.id("si");
     let trial_days: Option<i64> = f.get("trial_period_days").and_then(|d| d.parse().ok());
@@ -152,7 +159,16 @@ pub fn create_subscription(w: &mut World, customer: &str, price: &Value, f: &BTr
         None => now + period(price),
     };
     let mut s = template("subscription");
-    for k in ["schedule", "pending_update", "pending_setup_intent", "canceled_at", "ended_at", "cancel_at", "test_clock", "discounts"] {
+    for k in [
+        "schedule",
+        "pending_update",
+        "pending_setup_intent",
+        "canceled_at",
+        "ended_at",
+        "cancel_at",
+        "test_clock",
+        "discounts",
+    ] {
         s[k] = if k == "discounts" { json!([]) } else { Value::Null };
     }
     s["id"] = json!(id);
@@ -175,8 +191,8 @@ pub fn create_subscription(w: &mut World, customer: &str, price: &Value, f: &BTr
     let mut events = vec![];
     let amount = if trial_days.is_some() { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) };
     let paid = invoice(w, &id, amount, now, end, &mut events);
-    if !paid {
-        w.subscriptions.get_mut(&id).map(|s| s["status"] = json!("incomplete"));
+    if !paid && let Some(s) = w.subscriptions.get_mut(&id) {
+        s["status"] = json!("incomplete");
     }
     events.insert(0, sub_event(w, &id, "customer.subscription.created"));
     (w.subscriptions[&id].clone(), events)
@@ -186,11 +202,18 @@ fn item_price(s: &Value) -> Value {
     s["items"]["data"][0]["price"].clone()
 }
 
-pub fn update_subscription(w: &mut World, id: &str, f: &BTreeMap<String, String>) -> Result<Vec<Value>, (StatusCode, String)> {
+pub fn update_subscription(
+    w: &mut World,
+    id: &str,
+    f: &BTreeMap<String, String>,
+) -> Result<Vec<Value>, (StatusCode, String)> {
     let mut events = vec![];
     let sub = w.subscriptions[id].clone();
     if ["canceled", "incomplete_expired"].contains(&sub["status"].as_str().unwrap_or_default()) {
-        return Err((StatusCode::BAD_REQUEST, "A canceled subscription can only update its cancellation_details and metadata.".into()));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "A canceled subscription can only update its cancellation_details and metadata.".into(),
+        ));
     }
     let mut metadata: Map<String, Value> = sub["metadata"].as_object().cloned().unwrap_or_default();
     metadata.extend(form::map(f, "metadata"));
@@ -203,7 +226,9 @@ pub fn update_subscription(w: &mut World, id: &str, f: &BTreeMap<String, String>
             return Err((StatusCode::BAD_REQUEST, "items[0][id] is not an item of this subscription".into()));
         }
         w.count("change_price");
-        *w.calls.entry(format!("proration {}", f.get("proration_behavior").cloned().unwrap_or_default())).or_default() += 1;
+        *w.calls
+            .entry(format!("proration {}", f.get("proration_behavior").cloned().unwrap_or_default()))
+            .or_default() += 1;
         changed_price = Some(price);
     }
     let s = w.subscriptions.get_mut(id).expect("exists");
@@ -216,13 +241,21 @@ pub fn update_subscription(w: &mut World, id: &str, f: &BTreeMap<String, String>
         let new = price["unit_amount"].as_i64().unwrap_or(0);
         s["items"]["data"][0]["price"] = price_out(price);
         s["items"]["data"][0]["plan"] = legacy_plan(price);
-        let (start, end) = (s["items"]["data"][0]["current_period_start"].as_i64().unwrap_or(0), s["items"]["data"][0]["current_period_end"].as_i64().unwrap_or(0));
-        if f.get("proration_behavior").map(String::as_str) == Some("always_invoice") && new > old && s["status"] != "trialing" {
+        let (start, end) = (
+            s["items"]["data"][0]["current_period_start"].as_i64().unwrap_or(0),
+            s["items"]["data"][0]["current_period_end"].as_i64().unwrap_or(0),
+        );
+        if f.get("proration_behavior").map(String::as_str) == Some("always_invoice")
+            && new > old
+            && s["status"] != "trialing"
+        {
             let fraction = (end - w.now).max(0) as f64 / (end - start).max(1) as f64;
             let amount = ((new - old) as f64 * fraction).round() as i64;
             let now = w.now;
-            if !invoice(w, id, amount, now, end, &mut events) {
-                w.subscriptions.get_mut(id).map(|s| s["status"] = json!("past_due"));
+            if !invoice(w, id, amount, now, end, &mut events)
+                && let Some(s) = w.subscriptions.get_mut(id)
+            {
+                s["status"] = json!("past_due");
             }
         }
     }
@@ -275,7 +308,8 @@ pub fn advance(w: &mut World, secs: i64) -> Vec<Value> {
 /// The open invoice is paid: the subscription is active again.
 pub fn pay(w: &mut World, sub_id: &str) -> Vec<Value> {
     let mut events = vec![];
-    let Some(invoice_id) = w.subscriptions.get(sub_id).and_then(|s| s["latest_invoice"].as_str().map(str::to_string)) else {
+    let Some(invoice_id) = w.subscriptions.get(sub_id).and_then(|s| s["latest_invoice"].as_str().map(str::to_string))
+    else {
         return events;
     };
     if let Some(i) = w.invoices.get_mut(&invoice_id)

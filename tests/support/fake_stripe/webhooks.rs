@@ -35,7 +35,8 @@ pub async fn deliver(fake: &Arc<Fake>, events: Vec<serde_json::Value>) {
     let Some((port, path)) = target else { return };
     for event in events {
         let body = serde_json::to_vec(&event).unwrap_or_default();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         let (status, _) = post_webhook(port, &path, &sign(&fake.webhook_secret, now, &body), &body).await;
         fake.world.lock().unwrap().count(&format!("webhook {status}"));
     }

@@ -17,10 +17,13 @@ pub enum Error {
     /// The object changed while we acted on a cached copy; retried at once with the new one.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A Stripe request failed or was refused (never carries the key).
+    #[error("{0}")]
+    Stripe(String),
 }
 
 impl Error {
-    /// A short, stable label: `kube_api`, `finalizer`, `waiting`, `serialization`, `conflict`.
+    /// A short, stable label: `kube_api`, `finalizer`, `waiting`, `serialization`, `conflict`, `blocked`, `stripe`.
     pub fn category(&self) -> &'static str {
         match self {
             Error::Kube(_) => "kube_api",
@@ -29,6 +32,7 @@ impl Error {
             Error::Serialization(_) => "serialization",
             Error::Conflict(_) => "conflict",
             Error::Blocked(_) => "blocked",
+            Error::Stripe(_) => "stripe",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod billing;
 pub mod controller;
 pub mod error;
 pub mod leader;

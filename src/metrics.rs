@@ -57,6 +57,14 @@ pub struct Metrics {
     pub leader: Gauge,
     /// The audit writer's counters, copied in every few seconds.
     pub audit: Family<AuditLabels, Gauge>,
+    pub stripe_requests: Family<StripeLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StripeLabels {
+    pub operation: String,
+    /// `success`, `refused` (Stripe answered with an error), `error` (no answer, unparsable).
+    pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -126,8 +134,15 @@ impl Metrics {
             "Audit writer: queued, written, failed, retries, journaled, replayed, lost (totals); queue_depth, journal_pending (now)",
             audit.clone(),
         );
+        let stripe_requests = Family::<StripeLabels, Counter>::default();
+        registry.register(
+            "stripe_requests",
+            "Stripe API requests by operation and result (success, refused, error)",
+            stripe_requests.clone(),
+        );
         Self {
             registry,
+            stripe_requests,
             webhook_decisions,
             webhook_duration,
             reconciles,

@@ -1,6 +1,5 @@
-//! `Subscription`: puts an organization on a plan, billed through Stripe.
-//! (The billing controller arrives with the Stripe work; until then the Organization controller
-//! reads `spec.plan` as the organization's plan.)
+//! `Subscription`: puts an organization on a plan, billed through Stripe. The status mirrors the
+//! Stripe subscription; the organization's effective plan and phase follow it (`tenancy::plan`).
 
 use super::common::conditions_schema;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -59,6 +58,18 @@ pub struct SubscriptionStatus {
     pub current_period_end: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_invoice: Option<InvoiceSummary>,
+    /// The plan in effect (billed by Stripe now); differs from spec.plan while a downgrade waits
+    /// for the end of the paid period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// A downgrade that takes effect at `scheduledAt` (the end of the paid period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_plan: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<String>,
+    /// When the operator first saw the subscription past_due: the grace period counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_due_since: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
+use atlantiplex_operator::billing::{self, BillingSettings};
 use atlantiplex_operator::leader;
 use atlantiplex_operator::metrics::Metrics;
 use atlantiplex_operator::{api, controller, ledger, settings::Settings};
@@ -91,6 +92,8 @@ struct RunArgs {
     settings: Settings,
     #[command(flatten)]
     admission: AdmissionSettings,
+    #[command(flatten)]
+    billing: BillingSettings,
     /// Run several replicas: only the holder of the Lease `atlantiplex-operator-leader` (in the
     /// operator's namespace) reconciles; every replica serves the webhook.
     #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION", num_args = 0..=1, default_missing_value = "true",
@@ -215,9 +218,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         signup_max_free_organizations: args.admission.signup_max_free_organizations,
     };
     tokio::spawn(watch_audit(audit.clone(), metrics.clone()));
-    let api = ledger::http::router(ledger.clone());
-    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
     let namespace = args.admission.operator_namespace.clone();
+    // Billing reads its Secret once at start-up; without it the operator runs with billing disabled.
+    let billing_handle = Arc::new(
+        billing::Billing::load(client.clone(), &namespace, args.billing, Some(ledger.clone()), metrics.clone()).await,
+    );
+    if let Some(reason) = billing_handle.disabled_reason() {
+        tracing::info!(%reason, "billing disabled");
+    }
+    // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS).
+    let api =
+        ledger::http::router(ledger.clone()).merge(billing::webhook::router(billing_handle.clone(), context.clone()));
+    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
     admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
         .await
         .context("starting the admission webhook")?;
@@ -242,6 +254,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         metrics,
         audit: Some(audit.clone()),
         leadership,
+        billing: billing_handle,
     };
     controller::run(controller_client, options, shutdown_signal()).await?;
     if elected {

@@ -17,6 +17,8 @@ pub struct Context {
     /// Where tenant-changing actions are recorded (None: not recorded, e.g. in benchmarks).
     pub audit: Option<crate::ledger::AuditLog>,
     pub settings: Settings,
+    /// Stripe client, ledger and billing settings (billing may be disabled).
+    pub billing: std::sync::Arc<crate::billing::Billing>,
     pub recorder: Recorder,
     pub organizations: Store<DeserializeGuard<Organization>>,
     pub plans: Store<DeserializeGuard<Plan>>,

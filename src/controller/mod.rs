@@ -58,6 +58,7 @@ pub struct Options {
     /// Controllers run only while this replica leads; every replica fills caches and serves
     /// the webhook.
     pub leadership: Leadership,
+    pub billing: Arc<crate::billing::Billing>,
 }
 
 pub async fn run(
@@ -65,7 +66,7 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership } = options;
+    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership, billing } = options;
     let shutdown = shutdown.shared();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
@@ -160,6 +161,7 @@ pub async fn run(
         metrics: metrics.clone(),
         audit,
         settings,
+        billing: billing.clone(),
         recorder: Recorder::new(client.clone(), Context::reporter()),
         organizations,
         plans,
@@ -186,6 +188,8 @@ pub async fn run(
         _ = shutdown.clone() => return Ok(()),
     }
     metrics.leader.set(1);
+    // Stripe webhooks received by this replica now trigger Subscription reconciles directly.
+    billing.set_trigger(sub_tx.clone());
 
     let (shutdown_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let on_shutdown = |tx: &tokio::sync::broadcast::Sender<()>| {

@@ -7,6 +7,7 @@ use super::context::{Context, cached};
 use crate::api::Team;
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::error::{Error, Result};
+use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::labels::{
     ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, QUOTA_NAME, QUOTA_SHARE_ANNOTATION, TEAM_OBJECT, home_namespace,
 };
@@ -89,13 +90,18 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(RESYNC));
     };
 
-    let suspended = org.spec.suspended;
     let home = home_namespace(&org.spec.slug);
     let all_teams = ctx.teams_of(&org.name_any());
     let live_teams: Vec<&Team> = all_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()).collect();
     let index = teams::index(&org.name_any(), live_teams.iter().copied());
     let (claims, placements) =
         teams::quota_claims(&home, &org.spec.slug, &index, plan.spec.limits.teams, ctx.settings.max_team_depth);
+    let team_count = index.len() as i32;
+    let (used, exceeded) = usage(&plan, user_count(org), team_count, 1 + placements.len() as i32);
+    // Dunning (DESIGN.md §2): a suspension for non-payment takes the same path as spec.suspended.
+    let now = jiff::Timestamp::now();
+    let verdict = dunning::verdict(&choice.standing, now, ctx.billing.settings.grace(), exceeded.is_empty());
+    let suspended = org.spec.suspended || matches!(verdict, Verdict::Suspend { .. });
     let allocation = quota::allocate(&claims);
     let home_share_ppm = allocation.shares.get(&home).copied().unwrap_or(quota::WHOLE);
     let tenant =
@@ -122,8 +128,6 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         return Err(err);
     }
 
-    let team_count = index.len() as i32;
-    let (used, exceeded) = usage(&plan, user_count(org), team_count, 1 + placements.len() as i32);
     let mut extra = vec![if exceeded.is_empty() {
         conditions::new("WithinLimits", true, "WithinLimits", format!("usage within plan {}", choice.plan), generation)
     } else {
@@ -137,10 +141,26 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         conditions::new("SpecHonored", false, "FieldsIgnored", warnings.join("; "), generation)
     });
     let (phase, reason, message) = if suspended {
+        let why = match &verdict {
+            Verdict::Suspend { reason } if !org.spec.suspended => format!(" for billing ({reason})"),
+            _ => String::new(),
+        };
         (
             Phase::Suspended,
             "Suspended",
-            format!("tenant suspended: no new pods start, {} shows the suspended page, data is kept", desired.url),
+            format!("tenant suspended{why}: no new pods start, {} shows the suspended page, data is kept", desired.url),
+        )
+    } else if let Verdict::Grace { until } = &verdict {
+        (
+            Phase::PastDue,
+            "PastDue",
+            format!("payment past due: plan {} stays until {until}, then the tenant is suspended", choice.plan),
+        )
+    } else if choice.standing == Standing::Trialing {
+        (
+            Phase::Trialing,
+            "Trialing",
+            format!("tenant provisioned in namespace {} on a trial of plan {}", home, choice.plan),
         )
     } else {
         (
@@ -163,7 +183,15 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     ];
     ctx.metrics.set_organization(&org.name_any(), usage_series, &format!("{phase:?}"));
     write_status_with_usage(org, ctx, outcome, Some(used)).await?;
-    Ok(Action::requeue(RESYNC))
+    // The grace period ends on its own, without any watch event: look again then.
+    let recheck = match verdict {
+        Verdict::Grace { until } => {
+            let wait = until.duration_since(now).as_secs_f64().max(0.0) + 1.0;
+            RESYNC.min(Duration::from_secs_f64(wait))
+        }
+        _ => RESYNC,
+    };
+    Ok(Action::requeue(recheck))
 }
 
 /// Namespace first (everything else lives in it), then the rest concurrently; each object only

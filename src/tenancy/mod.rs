@@ -2,6 +2,7 @@
 //! the tenant needs. No I/O here; the controller applies what this returns.
 
 pub mod access;
+pub mod dunning;
 mod ingress;
 pub mod labels;
 mod network;

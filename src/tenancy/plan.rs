@@ -1,5 +1,6 @@
 //! Which plan an organization is on, and its usage against the plan's limits.
 
+use super::dunning::Standing;
 use crate::api::{Organization, Plan, Subscription, Usage};
 use std::collections::BTreeSet;
 
@@ -10,10 +11,15 @@ pub struct PlanChoice {
     /// The Subscription it comes from; None when the organization has none (default plan).
     pub subscription: Option<String>,
     pub warnings: Vec<String>,
+    /// The subscription's standing with Stripe (Unbilled without one).
+    pub standing: Standing,
 }
 
 /// An organization without a Subscription is on the default plan. With several, the oldest
-/// wins and the rest are reported. (Stripe state joins this decision with the billing work.)
+/// wins and the rest are reported. The Subscription's Stripe state decides (DESIGN.md §2):
+/// active, trialing and past_due keep the plan in effect (`status.plan`, which lags `spec.plan`
+/// while a downgrade waits for the period end); unpaid, canceled, paused and a first payment not
+/// yet made fall back to the default plan. Whether to suspend is `dunning::verdict`.
 pub fn effective_plan<'a>(
     org: &Organization,
     subscriptions: impl IntoIterator<Item = &'a Subscription>,
@@ -37,10 +43,27 @@ pub fn effective_plan<'a>(
             ignored.join(", ")
         ));
     }
-    match mine.first() {
-        Some(sub) => PlanChoice { plan: sub.spec.plan.clone(), subscription: sub.metadata.name.clone(), warnings },
-        None => PlanChoice { plan: default_plan.to_string(), subscription: None, warnings },
-    }
+    let Some(sub) = mine.first() else {
+        return PlanChoice {
+            plan: default_plan.to_string(),
+            subscription: None,
+            warnings,
+            standing: Standing::Unbilled,
+        };
+    };
+    let status = sub.status.as_ref();
+    let standing = Standing::from_stripe(
+        status.and_then(|s| s.stripe_state.as_deref()),
+        status.and_then(|s| s.past_due_since.as_deref()),
+    );
+    let plan = if !standing.keeps_plan() {
+        default_plan.to_string()
+    } else if standing == Standing::Unbilled {
+        sub.spec.plan.clone()
+    } else {
+        status.and_then(|s| s.plan.clone()).unwrap_or_else(|| sub.spec.plan.clone())
+    };
+    PlanChoice { plan, subscription: sub.metadata.name.clone(), warnings, standing }
 }
 
 /// Every distinct owner and member counts as one user (SSO groups are the identity provider's).

@@ -238,6 +238,34 @@ fn effective_plan_is_free_without_a_subscription_and_the_oldest_subscription_oth
 }
 
 #[test]
+fn effective_plan_follows_the_stripe_state() {
+    use crate::api::SubscriptionStatus;
+    use crate::tenancy::dunning::Standing;
+    let o = acme();
+    let with = |state: Option<&str>, billed: Option<&str>| {
+        let mut sub = subscription("s", "acme-object", "starter", "2026-01-01T00:00:00Z");
+        sub.status = Some(SubscriptionStatus {
+            stripe_state: state.map(str::to_string),
+            plan: billed.map(str::to_string),
+            past_due_since: Some("2026-01-02T00:00:00Z".into()),
+            ..Default::default()
+        });
+        effective_plan(&o, [&sub], "free")
+    };
+    // Not billed (billing disabled, unbilled plan, not synced yet): spec.plan.
+    assert_eq!((with(None, None).plan, with(None, None).standing), ("starter".into(), Standing::Unbilled));
+    // Billed: the plan in effect, which lags spec.plan while a downgrade waits for the period end.
+    assert_eq!(with(Some("active"), Some("enterprise")).plan, "enterprise");
+    assert_eq!(with(Some("trialing"), None).plan, "starter");
+    let past_due = with(Some("past_due"), Some("starter"));
+    assert_eq!(past_due.plan, "starter");
+    assert!(matches!(past_due.standing, Standing::PastDue { since: Some(_) }));
+    for lapsed in ["unpaid", "canceled", "paused", "incomplete", "incomplete_expired"] {
+        assert_eq!(with(Some(lapsed), Some("starter")).plan, "free", "{lapsed}");
+    }
+}
+
+#[test]
 fn usage_reports_used_over_limit_and_names_the_fix() {
     let mut o = acme();
     assert_eq!(user_count(&o), 5);

@@ -88,6 +88,7 @@ fn context(n: usize) -> anyhow::Result<Context> {
         metrics: Arc::new(Metrics::new()),
         audit: None,
         settings: Settings::default(),
+        billing: Arc::new(atlantiplex_operator::billing::Billing::disabled(Default::default(), "benchmark")),
         organizations: store(orgs),
         plans: store(plans),
         subscriptions: store(Vec::<Subscription>::new()),

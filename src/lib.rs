@@ -10,6 +10,7 @@ pub mod controller;
 pub mod error;
 pub mod leader;
 pub mod ledger;
+pub mod log_level;
 pub mod metrics;
 pub mod settings;
 pub mod tenancy;

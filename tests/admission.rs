@@ -106,6 +106,9 @@ async fn plan_limits_slugs_and_hosts_hold_for_everyone() {
     );
     h.apply_ok(&team_yaml("wh-tiny.one", "wh-tiny", None, "[]"));
     h.apply_ok(&team_yaml("wh-tiny.two", "wh-tiny", None, "[]"));
+    // The webhook counts from its caches, which trail a write by milliseconds (two creates inside
+    // that window both pass, and the controller's limit check, oldest first, is the backstop).
+    h.wait_ready("team", "wh-tiny.two");
     let err = h.apply_err(&team_yaml("wh-tiny.three", "wh-tiny", None, "[]"));
     assert_denied_by(
         &err,

@@ -46,6 +46,12 @@ async fn unknown_plan_is_reported_and_nothing_is_provisioned() {
     let h = cluster_with_operator();
     let client = h.client().await;
     h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: nowhere }\nspec: { organization: nowhere, plan: platinum, billingEmail: b@nowhere.example }\n");
+    // The caches of different kinds are separate watches: let the Subscription be seen before the
+    // Organization arrives (otherwise the first reconcile may still see no Subscription).
+    support::eventually("the subscription is seen", || async {
+        !h.jsonpath(&["subscription", "nowhere"], "{.status.conditions[?(@.type==\"Ready\")].reason}").is_empty()
+    })
+    .await;
     h.apply_ok(&org_yaml("nowhere", "nowhere", ""));
     support::eventually("PlanNotFound condition", || async {
         h.jsonpath(&["organization", "nowhere"], "{.status.conditions[?(@.type==\"Ready\")].reason}") == "PlanNotFound"
@@ -69,7 +75,15 @@ async fn a_slug_used_by_another_organization_is_refused_and_not_taken_over() {
     h.wait_ready("organization", "first-taken");
     // The webhook refuses the second organization outright (the controller's SlugConflict
     // condition remains the backstop for objects that predate the webhook).
-    let err = h.apply_err(&org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory"));
+    // The webhook decides from its caches, which trail writes: a dry run shows when it sees the
+    // first organization (the controller's SlugConflict is the backstop for that window).
+    let second = org_yaml("second-taken", "taken", "").replace("taken-owner", "mallory");
+    support::eventually("the webhook sees the first organization", || async {
+        let out = h.kubectl_stdin(&["create", "--dry-run=server", "-f", "-"], &second);
+        !out.status.success()
+    })
+    .await;
+    let err = h.apply_err(&second);
     support::assert_denied_by(
         &err,
         "slug-in-use",

@@ -64,7 +64,10 @@ fn chart_lints_renders_and_passes_the_api_servers_dry_run() {
     assert!(out.status.success() || String::from_utf8_lossy(&out.stderr).contains("AlreadyExists"));
     for values in [&[][..], &["-f", CI_VALUES][..]] {
         let rendered = render(&h, namespace, values);
-        let out = kubectl_stdin(&h, &["apply", "--dry-run=server", "-f", "-"], &rendered);
+        // Server-side apply: one atomic request per object, so a Plan that the parallel install
+        // test creates meanwhile is no "already exists" race (client-side apply gets, then creates).
+        let args = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-"];
+        let out = kubectl_stdin(&h, &args, &rendered);
         assert!(
             out.status.success(),
             "server-side dry-run of the chart with {values:?} failed: {}",

@@ -55,14 +55,14 @@ pub async fn start(
     let listener = listen_shared(settings.webhook_bind)
         .with_context(|| format!("cannot listen on --webhook-bind {}", settings.webhook_bind))?;
     tokio::spawn(server::serve_tls(listener, resolver.clone(), router(webhook)));
-    register(&client, &settings, &cert.ca_bundle_pem).await?;
+    register(&client, &settings, &cert.ca_bundle_pem, operator_user.clone()).await?;
     tracing::info!(
         address = %settings.webhook_bind,
         url = settings.webhook_url.as_deref().unwrap_or(&settings.webhook_service),
         operator = operator_user.as_deref().unwrap_or("unknown"),
         "admission webhook serving and registered"
     );
-    tokio::spawn(maintain(client, settings, names, resolver, cert));
+    tokio::spawn(maintain(client, settings, names, resolver, cert, operator_user));
     Ok(())
 }
 
@@ -84,6 +84,7 @@ async fn maintain(
     names: Vec<String>,
     resolver: Arc<server::CertResolver>,
     mut current: certs::ServingCert,
+    operator_user: Option<String>,
 ) {
     loop {
         tokio::time::sleep(MAINTENANCE_PERIOD).await;
@@ -94,7 +95,7 @@ async fn maintain(
                 tracing::info!("webhook certificate renewed");
                 current = cert;
             }
-            register(&client, &settings, &current.ca_bundle_pem).await
+            register(&client, &settings, &current.ca_bundle_pem, operator_user.clone()).await
         }
         .await;
         if let Err(err) = result {
@@ -137,11 +138,18 @@ fn service(settings: &AdmissionSettings) -> anyhow::Result<(&str, &str)> {
         .with_context(|| format!("--webhook-service must be <namespace>/<name>, not {:?}", settings.webhook_service))
 }
 
-async fn register(client: &Client, settings: &AdmissionSettings, ca_bundle: &str) -> anyhow::Result<()> {
+async fn register(
+    client: &Client,
+    settings: &AdmissionSettings,
+    ca_bundle: &str,
+    operator_user: Option<String>,
+) -> anyhow::Result<()> {
     let service = service(settings)?;
     let url = settings.webhook_url.as_deref();
-    let validating = registration::validating(&registration::client_config(url, service, "/validate", ca_bundle));
-    let mutating = registration::mutating(&registration::client_config(url, service, "/mutate", ca_bundle));
+    let operator = operator_user.as_deref();
+    let validating =
+        registration::validating(&registration::client_config(url, service, "/validate", ca_bundle), operator);
+    let mutating = registration::mutating(&registration::client_config(url, service, "/mutate", ca_bundle), operator);
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let current = api.get_metadata_opt(registration::CONFIGURATION_NAME).await?.map(|m| m.metadata);
     apply::apply_if_changed(&api, &validating, current).await.context("registering the validating webhook")?;

@@ -5,8 +5,8 @@
 use crate::tenancy::labels::{MANAGED, ORGANIZATION};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference, ValidatingWebhook,
-    ValidatingWebhookConfiguration, WebhookClientConfig,
+    MatchCondition, MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
+    ValidatingWebhook, ValidatingWebhookConfiguration, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement, ObjectMeta};
 use std::collections::BTreeMap;
@@ -66,6 +66,18 @@ fn everything() -> LabelSelector {
     LabelSelector::default()
 }
 
+/// The operator's own requests skip the webhook: it never edits a tenant's spec, and its writes
+/// (namespaces, quotas, bindings... a dozen per tenant) would otherwise each wait for a round trip
+/// to itself. Evaluated by the API server (CEL), so they do not reach the webhook at all.
+fn skip_operator(operator: Option<&str>) -> Option<Vec<MatchCondition>> {
+    let user = operator?;
+    let quoted = user.replace('\\', "\\\\").replace('\'', "\\'");
+    Some(vec![MatchCondition {
+        name: "not-the-operator-itself".into(),
+        expression: format!("request.userInfo.username != '{quoted}'"),
+    }])
+}
+
 fn meta() -> ObjectMeta {
     ObjectMeta {
         name: Some(CONFIGURATION_NAME.into()),
@@ -76,7 +88,7 @@ fn meta() -> ObjectMeta {
 
 /// Every validating webhook fails closed (`Fail`): each guards tenancy or isolation, and each
 /// is scoped so that only tenancy requests wait for the operator.
-pub fn validating(client: &WebhookClientConfig) -> ValidatingWebhookConfiguration {
+pub fn validating(client: &WebhookClientConfig, operator: Option<&str>) -> ValidatingWebhookConfiguration {
     let all = ["CREATE", "UPDATE", "DELETE"];
     let hook = |name: &str, rules: Vec<RuleWithOperations>, namespaces: LabelSelector, objects: LabelSelector| {
         ValidatingWebhook {
@@ -90,7 +102,7 @@ pub fn validating(client: &WebhookClientConfig) -> ValidatingWebhookConfiguratio
             side_effects: "None".into(),
             timeout_seconds: Some(TIMEOUT_SECONDS),
             admission_review_versions: vec!["v1".into()],
-            match_conditions: None,
+            match_conditions: skip_operator(operator),
         }
     };
     ValidatingWebhookConfiguration {
@@ -140,7 +152,7 @@ pub fn validating(client: &WebhookClientConfig) -> ValidatingWebhookConfiguratio
 
 /// Sign-up fills in the owner of a new Organization; without the operator, creating
 /// organizations fails closed like every other tenancy change.
-pub fn mutating(client: &WebhookClientConfig) -> MutatingWebhookConfiguration {
+pub fn mutating(client: &WebhookClientConfig, operator: Option<&str>) -> MutatingWebhookConfiguration {
     MutatingWebhookConfiguration {
         metadata: meta(),
         webhooks: Some(vec![MutatingWebhook {
@@ -155,7 +167,7 @@ pub fn mutating(client: &WebhookClientConfig) -> MutatingWebhookConfiguration {
             timeout_seconds: Some(TIMEOUT_SECONDS),
             admission_review_versions: vec!["v1".into()],
             reinvocation_policy: Some("Never".into()),
-            match_conditions: None,
+            match_conditions: skip_operator(operator),
         }]),
     }
 }

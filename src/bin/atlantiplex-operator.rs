@@ -180,10 +180,15 @@ fn write_crds(out: Option<PathBuf>) -> anyhow::Result<()> {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(&args.log).with_context(|| format!("invalid --log filter {:?}", args.log))?;
     use std::io::IsTerminal;
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    // Behind a reload handle, so /log-level can change the filter without a restart.
+    let (filter, log_level) = tracing_subscriber::reload::Layer::new(filter);
+    let ansi = std::io::stdout().is_terminal();
+    let registry = tracing_subscriber::registry().with(filter);
     match args.log_format {
-        LogFormat::Json => subscriber.json().init(),
-        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => registry.with(tracing_subscriber::fmt::layer().json()).init(),
+        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi)).init(),
     }
     let ledger = ledger::Ledger::connect(&args.database_url).await?;
     tracing::info!(ledger = %ledger.target(), schema = ledger::LATEST_VERSION, "ledger database open");
@@ -227,8 +232,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(%reason, "billing disabled");
     }
     // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS).
-    let api =
-        ledger::http::router(ledger.clone()).merge(billing::webhook::router(billing_handle.clone(), context.clone()));
+    let api = ledger::http::router(ledger.clone())
+        .merge(billing::webhook::router(billing_handle.clone(), context.clone()))
+        .merge(atlantiplex_operator::log_level::router(log_level));
     tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
     admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
         .await

@@ -38,13 +38,16 @@ pub fn organization_access(
 ) -> (ClusterRole, ClusterRoleBinding) {
     let name = access_name(&tenant.org_object());
     let meta = ObjectMeta { name: Some(name.clone()), labels: Some(tenant.labels()), ..Default::default() };
-    let team_names: Vec<String> = teams.iter().filter_map(|t| t.metadata.name.clone()).collect();
+    // Sorted: the caches list teams in no particular order, and a reordered rule is a needless write.
+    let team_names: Vec<String> =
+        teams.iter().filter_map(|t| t.metadata.name.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let subscriptions: Vec<String> = subscriptions.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let mut rules = vec![rule("organizations", vec![tenant.org_object()], &OBJECT_VERBS)];
     if !team_names.is_empty() {
         rules.push(rule("teams", team_names, &OBJECT_VERBS));
     }
     if !subscriptions.is_empty() {
-        rules.push(rule("subscriptions", subscriptions.to_vec(), &OBJECT_VERBS));
+        rules.push(rule("subscriptions", subscriptions, &OBJECT_VERBS));
     }
     let mut subjects: BTreeSet<Subject> =
         organization_grants(tenant, &mut Vec::new()).into_iter().map(|(subject, _)| subject).collect();

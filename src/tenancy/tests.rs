@@ -283,3 +283,29 @@ fn usage_reports_used_over_limit_and_names_the_fix() {
 fn building_twice_gives_identical_objects() {
     assert_eq!(build(&globex(), "enterprise", false), build(&globex(), "enterprise", false));
 }
+
+#[test]
+fn organization_access_does_not_depend_on_cache_order() {
+    let plan = shipped_plan("free");
+    let settings = Settings::default();
+    let org = acme();
+    let tenant = Tenant {
+        org: &org,
+        plan_name: "free",
+        plan: &plan,
+        suspended: false,
+        home_share_ppm: super::quota::WHOLE,
+        settings: &settings,
+    };
+    let team = |name: &str| -> crate::api::Team {
+        serde_yaml::from_str(&format!(
+            "apiVersion: atlantiplex.io/v1alpha1\nkind: Team\nmetadata: {{name: {name}}}\nspec: {{organization: acme-object}}\n"
+        ))
+        .unwrap()
+    };
+    let (a, b) = (team("acme-object.a"), team("acme-object.b"));
+    let subs = ["s2".to_string(), "s1".to_string()];
+    let forward = super::access::organization_access(&tenant, &[&a, &b], &subs);
+    let reversed = super::access::organization_access(&tenant, &[&b, &a], &[subs[1].clone(), subs[0].clone()]);
+    assert_eq!(forward, reversed);
+}

@@ -105,6 +105,11 @@ impl ControlPlaneInfo {
     /// Requests by `user` that change state: write verbs, except the review APIs (a
     /// SelfSubjectReview is a "create" that stores nothing).
     pub fn audited_state_changes(&self, user: &str) -> Result<usize> {
+        self.audited_state_changes_except(user, &[])
+    }
+
+    /// Like `audited_state_changes`, leaving out writes to the given resources.
+    pub fn audited_state_changes_except(&self, user: &str, resources: &[&str]) -> Result<usize> {
         const WRITES: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
         const REVIEWS: [&str; 4] =
             ["selfsubjectreviews", "tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews"];
@@ -113,7 +118,7 @@ impl ControlPlaneInfo {
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|e| e["user"]["username"] == user && WRITES.iter().any(|v| e["verb"] == *v))
-            .filter(|e| !REVIEWS.iter().any(|r| e["objectRef"]["resource"] == *r))
+            .filter(|e| !REVIEWS.iter().chain(resources).any(|r| e["objectRef"]["resource"] == *r))
             .count())
     }
 

@@ -3,7 +3,7 @@
 //! round-trips through async-stripe's own types (so it is exactly what they serialize and parse);
 //! webhooks signed as Stripe signs them. Test hooks under `/_test` move its clock, make payments
 //! fail, pay invoices, delay a response, and count calls.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 mod form;
 mod objects;

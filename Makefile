@@ -62,10 +62,18 @@ run: cluster-up
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f crds/
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/plans.yaml
-	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/
-	KUBECONFIG=$(KUBECONFIG_DEV) cargo run --bin atlantiplex-operator -- run \
+	cargo build --bin atlantiplex-operator
+	@# The operator runs under its own identity (its writes skip its own webhook by user name; the
+	@# admin kubeconfig's must not), and starts before the examples: its webhook admits them.
+	@OPERATOR_KUBECONFIG=$$($(DEVCLUSTER) --dir $(CLUSTER_DIR) kubeconfig --user atlantiplex-operator --group system:masters); \
+	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator run \
 		--webhook-bind 127.0.0.1:$(WEBHOOK_PORT) --webhook-url https://127.0.0.1:$(WEBHOOK_PORT) \
-		--metrics-bind 127.0.0.1:$(METRICS_PORT)
+		--metrics-bind 127.0.0.1:$(METRICS_PORT) & operator=$$!; \
+	trap 'kill $$operator 2>/dev/null; wait $$operator' INT TERM; \
+	until (exec 3<>/dev/tcp/127.0.0.1/$(METRICS_PORT) && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; do \
+		kill -0 $$operator 2>/dev/null || exit 1; sleep 1; done; \
+	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/; \
+	wait $$operator
 
 # The local API server calls the webhook on loopback (the development override of its address).
 WEBHOOK_PORT ?= 8443

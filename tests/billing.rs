@@ -62,17 +62,7 @@ async fn subscription_lifecycle_through_stripe() {
     let h = cluster();
     let fake = FakeStripe::start(WEBHOOK_SECRET).await;
     fake.send_webhooks_to(h.metrics_port(), "/stripe/webhook");
-    let _ = h.kubectl(&["create", "namespace", "atlantiplex-system"]);
-    h.kubectl_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "stripe",
-        "-n",
-        "atlantiplex-system",
-        "--from-literal=api-key=sk_test_fake",
-        &format!("--from-literal=webhook-secret={WEBHOOK_SECRET}"),
-    ]);
+    h.create_stripe_secret(WEBHOOK_SECRET);
     let mut operator = start_operator(&h, &fake, "operator-billing.log");
 
     // Trial: the first paid subscription starts with the plan's 14-day trial.
@@ -119,6 +109,7 @@ async fn subscription_lifecycle_through_stripe() {
     let (status, body) =
         post_webhook(port, "/stripe/webhook", &sign(WEBHOOK_SECRET, unix_now() - 600, &old), &old).await;
     assert_eq!(status, 400, "stale timestamp: {body}");
+    // A window for a wrong roll-back to show: "nothing changes" cannot be polled for.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         sub_field(&h, "acme", "{.status.stripeState}"),

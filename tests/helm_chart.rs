@@ -56,7 +56,7 @@ fn chart_lints_renders_and_passes_the_api_servers_dry_run() {
     helm_ok(&h, &["lint", CHART, "-f", CI_VALUES]);
 
     h.kubectl_ok(&["apply", "--server-side", "-f", &format!("{CHART}/crds/")]);
-    let out = kubectl_stdin(&h, &["apply", "--server-side", "-f", "-"], STUB_CRDS);
+    let out = h.kubectl_stdin(&["apply", "--server-side", "-f", "-"], STUB_CRDS);
     assert!(out.status.success(), "stub CRDs: {}", String::from_utf8_lossy(&out.stderr));
     h.kubectl_ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
     let namespace = "atlantiplex-dryrun";
@@ -67,7 +67,7 @@ fn chart_lints_renders_and_passes_the_api_servers_dry_run() {
         // Server-side apply: one atomic request per object, so a Plan that the parallel install
         // test creates meanwhile is no "already exists" race (client-side apply gets, then creates).
         let args = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "-f", "-"];
-        let out = kubectl_stdin(&h, &args, &rendered);
+        let out = h.kubectl_stdin(&args, &rendered);
         assert!(
             out.status.success(),
             "server-side dry-run of the chart with {values:?} failed: {}",

@@ -41,17 +41,7 @@ async fn killing_the_leader_hands_over_and_a_paused_leader_stops_writing() {
     let h = cluster();
     let fake = FakeStripe::start("whsec_ha").await;
     let stripe = fake.url();
-    let _ = h.kubectl(&["create", "namespace", "atlantiplex-system"]);
-    h.kubectl_ok(&[
-        "create",
-        "secret",
-        "generic",
-        "stripe",
-        "-n",
-        "atlantiplex-system",
-        "--from-literal=api-key=sk_test_fake",
-        "--from-literal=webhook-secret=whsec_ha",
-    ]);
+    h.create_stripe_secret("whsec_ha");
     let subscription = |name: &str| {
         format!(
             "apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: {{name: {name}}}\nspec: {{organization: {name}, plan: professional, billingEmail: billing@{name}.example}}\n"
@@ -115,7 +105,6 @@ async fn killing_the_leader_hands_over_and_a_paused_leader_stops_writing() {
     let patch =
         ["patch", "organization", "ha-4", "--type=merge", "-p", r#"{"spec":{"displayName":"changed while b slept"}}"#];
     until("the change is admitted", Duration::from_secs(60), || h.kubectl(&patch).status.success());
-    std::thread::sleep(Duration::from_secs(1));
     let writes_before = h.plane.audited_state_changes("replica-b").unwrap();
     let _ = std::process::Command::new("kill").args(["-CONT", &b.pid().to_string()]).status();
     until("the paused leader exits", Duration::from_secs(20), || b.exited());

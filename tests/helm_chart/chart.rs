@@ -5,7 +5,7 @@ use crate::support::Harness;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 pub const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/atlantiplex-operator");
 pub const NAMESPACE: &str = "atlantiplex-system";
@@ -54,22 +54,6 @@ pub fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
     docs.iter()
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("no {kind} {name} in the manifest"))
-}
-
-/// kubectl with `input` on stdin.
-pub fn kubectl_stdin(h: &Harness, args: &[&str], input: &str) -> Output {
-    use std::io::Write;
-    let mut child = h
-        .plane
-        .kubectl()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("kubectl finishes")
 }
 
 /// Polls `check` until it holds (at most 60 s).

@@ -118,18 +118,22 @@ impl Harness {
 
     /// `kubectl apply --server-side -f -` with `yaml` on stdin, as a platform engineer would.
     pub fn apply(&self, yaml: &str) -> Output {
-        use std::io::Write;
-        let mut child = self
-            .plane
-            .kubectl()
-            .args(["apply", "--server-side", "--force-conflicts", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs");
-        child.stdin.take().expect("stdin").write_all(yaml.as_bytes()).expect("write yaml");
-        child.wait_with_output().expect("kubectl finishes")
+        self.kubectl_stdin(&["apply", "--server-side", "--force-conflicts", "-f", "-"], yaml)
+    }
+
+    /// The Secret `stripe` in the operator's namespace, as `--stripe-secret stripe` reads it.
+    pub fn create_stripe_secret(&self, webhook_secret: &str) {
+        let _ = self.kubectl(&["create", "namespace", "atlantiplex-system"]);
+        self.kubectl_ok(&[
+            "create",
+            "secret",
+            "generic",
+            "stripe",
+            "-n",
+            "atlantiplex-system",
+            "--from-literal=api-key=sk_test_fake",
+            &format!("--from-literal=webhook-secret={webhook_secret}"),
+        ]);
     }
 
     pub fn apply_ok(&self, yaml: &str) {

@@ -129,6 +129,19 @@ macro_rules! check {
 }
 pub(crate) use check;
 
+/// The organization an object names, or the decision when it does not exist yet: GitOps applies
+/// a directory in any order, and only platform admins may run ahead of it.
+pub fn owning_organization(facts: &dyn Facts, who: &Requester, org_name: &str) -> Result<Organization, Decision> {
+    match facts.organization(org_name) {
+        Some(org) => Ok(org),
+        None if who.platform_admin => Err(Decision::allow("platform admin (organization not created yet)")),
+        None => Err(Decision::deny(
+            "unknown-organization",
+            format!("organization {org_name} does not exist: create it first, or fix spec.organization"),
+        )),
+    }
+}
+
 /// The requester's strongest role in an organization: owners, members, and SSO groups when
 /// the plan includes SSO (the same grants the controller binds).
 pub fn organization_role(org: &Organization, who: &Requester, sso: bool) -> Option<Role> {

@@ -2,7 +2,8 @@
 //! organization; no plan whose limits the organization's current usage exceeds.
 
 use super::{
-    Decision, Facts, Operation, PolicyConfig, Request, name_of, organization_role, plan_of, role_name, sso_enabled,
+    Decision, Facts, Operation, PolicyConfig, Request, name_of, organization_role, owning_organization, plan_of,
+    role_name, sso_enabled,
 };
 use crate::api::{Organization, Plan, Role, Subscription};
 use crate::tenancy::plan::user_count;
@@ -11,15 +12,9 @@ pub fn subscription(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Subs
     let Some(sub) = req.object() else { return Decision::allow("nothing to review") };
     let who = req.requester;
     let org_name = &sub.spec.organization;
-    let Some(org) = facts.organization(org_name) else {
-        return if who.platform_admin {
-            Decision::allow("platform admin (organization not created yet)")
-        } else {
-            Decision::deny(
-                "unknown-organization",
-                format!("organization {org_name} does not exist: create it first, or fix spec.organization"),
-            )
-        };
+    let org = match owning_organization(facts, who, org_name) {
+        Ok(org) => org,
+        Err(decision) => return decision,
     };
     if !who.platform_admin {
         let (_, current) = plan_of(&org, facts, config);

@@ -2,8 +2,8 @@
 //! teams and creates or deletes sub-teams under them. Nobody exceeds the plan's team count.
 
 use super::{
-    Decision, Facts, Operation, PolicyConfig, Request, Requester, check, organization_role, plan_of, role_name,
-    sso_enabled,
+    Decision, Facts, Operation, PolicyConfig, Request, Requester, check, organization_role, owning_organization,
+    plan_of, role_name, sso_enabled,
 };
 use crate::api::{Role, Team};
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,16 +12,9 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
     let Some(team) = req.object() else { return Decision::allow("nothing to review") };
     let org_name = &team.spec.organization;
     let who = req.requester;
-    let Some(org) = facts.organization(org_name) else {
-        // GitOps applies a directory in any order; only platform admins may run ahead of it.
-        return if who.platform_admin {
-            Decision::allow("platform admin (organization not created yet)")
-        } else {
-            Decision::deny(
-                "unknown-organization",
-                format!("organization {org_name} does not exist: create it first, or fix spec.organization"),
-            )
-        };
+    let org = match owning_organization(facts, who, org_name) {
+        Ok(org) => org,
+        Err(decision) => return decision,
     };
     let (plan_name, plan) = plan_of(&org, facts, config);
     let org_role = organization_role(&org, who, sso_enabled(plan.as_ref()));

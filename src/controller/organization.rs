@@ -4,8 +4,8 @@
 use super::apply::{apply_if_changed, apply_status, delete_if_exists};
 use super::conditions;
 use super::context::{Context, cached};
-use crate::api::Team;
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
+use crate::api::{Subscription, Team};
 use crate::error::{Error, Result};
 use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::labels::{
@@ -72,7 +72,7 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(BLOCKED_RECHECK));
     }
 
-    let subscriptions = ctx.subscriptions_of(&org.name_any());
+    let subscriptions = subscriptions_for(org, ctx).await?;
     let choice = effective_plan(org, subscriptions.iter(), &ctx.settings.default_plan);
     let Some(plan) = ctx.plan(&choice.plan) else {
         let source = match &choice.subscription {
@@ -444,4 +444,16 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
     }
     ctx.metrics.remove_organization(&name);
     Ok(Action::await_change())
+}
+
+/// The organization's Subscriptions. Before its first provisioning they are read from the API:
+/// the Subscription cache is a separate watch, and an Organization applied together with its
+/// Subscription can reach us first, which would provision it on the default plan for a moment.
+async fn subscriptions_for(org: &Organization, ctx: &Context) -> Result<Vec<Subscription>> {
+    let name = org.name_any();
+    if org.status.as_ref().is_some_and(|s| s.namespace.is_some()) {
+        return Ok(ctx.subscriptions_of(&name));
+    }
+    let all = Api::<DeserializeGuard<Subscription>>::all(ctx.client.clone()).list(&ListParams::default()).await?;
+    Ok(all.items.into_iter().filter_map(|g| g.0.ok()).filter(|s| s.spec.organization == name).collect())
 }

@@ -123,11 +123,22 @@ async fn subscription_lifecycle_through_stripe() {
     assert_eq!(sub_field(&h, "acme", "{.status.plan}"), "enterprise");
     assert_eq!(org_field(&h, "acme", "{.status.effectivePlan}"), "enterprise");
     assert_eq!(fake.count("proration none"), 1);
+    // Changing one's mind before the period ends: back to the plan paid for, charged nothing again.
+    h.kubectl_ok(&["patch", "subscription", "acme", "--type=merge", "-p", r#"{"spec":{"plan":"enterprise"}}"#]);
+    wait_sub(&h, "acme", "{.status.scheduledPlan}", "").await;
+    assert_eq!(sub_field(&h, "acme", "{.status.plan}"), "enterprise");
+    assert_eq!((fake.count("proration none"), fake.count("proration always_invoice")), (2, 1));
+    h.kubectl_ok(&["patch", "subscription", "acme", "--type=merge", "-p", r#"{"spec":{"plan":"starter"}}"#]);
+    wait_sub(&h, "acme", "{.status.scheduledPlan}", "starter").await;
+    assert_eq!(sub_field(&h, "acme", "{.status.plan}"), "enterprise");
 
     // Dunning: payment fails → past_due → grace → suspended → paid → active.
     fake.set_failing(true);
     fake.advance(31 * DAY).await;
     wait_sub(&h, "acme", "{.status.stripeState}", "past_due").await;
+    // The paid period ended: the downgrade took effect.
+    wait_sub(&h, "acme", "{.status.plan}", "starter").await;
+    assert_eq!(sub_field(&h, "acme", "{.status.scheduledPlan}"), "");
     wait_org(&h, "acme", "{.status.phase}", "PastDue").await;
     wait_org(&h, "acme", "{.status.phase}", "Suspended").await;
     let pods = || {

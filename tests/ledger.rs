@@ -182,6 +182,8 @@ async fn full_queue_spills_to_the_journal(db: TestDb) {
     let mut options = db.audit_options();
     options.queue_capacity = 8;
     options.max_batch = 4;
+    // PostgreSQL waits for the lock without end: the writer gives the batch up after this.
+    options.write_timeout = Duration::from_secs(1);
     let log = AuditLog::start(ledger.clone(), options).await.unwrap();
     let lock = hold_write_lock(&ledger).await;
     for i in 0..200 {
@@ -193,7 +195,8 @@ async fn full_queue_spills_to_the_journal(db: TestDb) {
     eventually(Duration::from_secs(10), "records journaled", || async { log.stats().journaled >= 200 - 8 - 4 }).await;
     assert!(log.stats().journal_pending > 0);
     assert_ne!(log.health().state, HealthState::Healthy);
-    // record_durable with a full queue: acknowledged once fsync'd to the journal.
+    // record_durable with the writer stuck: acknowledged once fsync'd to the journal (straight away when the
+    // queue is full, else after the writer gives up on the hung insert).
     let durable = log.record_durable(record("acme", "bob", "d", SignedDuration::ZERO)).await.unwrap();
     assert_eq!(durable.durability, Durability::Journaled);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -202,7 +205,8 @@ async fn full_queue_spills_to_the_journal(db: TestDb) {
     assert_eq!(ledger.count_audit(Some("acme")).await.unwrap(), 201);
     let stats = log.stats();
     assert_eq!((stats.lost, stats.journal_pending, stats.queue_depth), (0, 0, 0), "{stats:?}");
-    assert!(stats.replayed >= 200 - 8 - 4 && stats.written == 201, "{stats:?}");
+    // A batch given up on may still commit once the lock is released, unseen by the writer.
+    assert!(stats.replayed >= 200 - 8 - 4 && stats.written <= 201, "{stats:?}");
     assert_eq!(log.health().state, HealthState::Healthy);
     assert!(!log.journal_path().exists(), "the replayed journal is removed");
 }

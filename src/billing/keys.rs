@@ -11,6 +11,10 @@ pub const META_SUBSCRIPTION_UID: &str = "atlantiplex_subscription_uid";
 pub const META_PLAN: &str = "atlantiplex_plan";
 /// The Subscription's generation when its Stripe subscription was created.
 pub const META_GENERATION: &str = "atlantiplex_generation";
+/// A downgrade that waits for the period end: the plan paid for, and until when (unix seconds).
+/// Kept in Stripe, not in the status, so every sync derives the same answer from Stripe alone.
+pub const META_KEPT_PLAN: &str = "atlantiplex_kept_plan";
+pub const META_KEPT_UNTIL: &str = "atlantiplex_kept_until";
 
 pub fn customer(organization_uid: &str) -> String {
     format!("atlantiplex-customer-{organization_uid}")

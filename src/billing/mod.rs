@@ -1,12 +1,14 @@
 //! Billing through Stripe (issue 7). Stripe types stay in `stripe.rs`; the rest speaks plain values.
 //!
 //! - `settings`: flags; `keys`: deterministic idempotency keys and metadata; `signature`: webhook
-//!   signatures; `catalog`: plans → Stripe prices; `sync`: one Subscription against Stripe;
+//!   signatures; `catalog`: plans → Stripe prices; `plan_change`: how a plan change is billed;
+//!   `sync`: one Subscription against Stripe;
 //!   `webhook`: the `POST /stripe/webhook` intake. Dunning and the effective plan are pure, in
 //!   `tenancy::dunning` / `tenancy::plan`.
 
 pub mod catalog;
 pub mod keys;
+pub mod plan_change;
 pub mod settings;
 pub mod signature;
 pub mod stripe;

@@ -3,12 +3,11 @@
 
 use super::Billing;
 use super::keys::{
-    self, META_GENERATION, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN, META_SUBSCRIPTION,
-    META_SUBSCRIPTION_UID,
+    self, META_GENERATION, META_KEPT_PLAN, META_KEPT_UNTIL, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN,
+    META_SUBSCRIPTION, META_SUBSCRIPTION_UID,
 };
-use super::stripe::{
-    NewSubscription, PriceChange, Proration, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError,
-};
+use super::plan_change::{PlanChangeFacts, kept_plan, plan_change};
+use super::stripe::{NewSubscription, PriceChange, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError};
 use crate::api::{BillingInterval, InvoiceSummary, Organization, Plan, Subscription, SubscriptionStatus};
 use jiff::Timestamp;
 use kube::ResourceExt;
@@ -105,58 +104,61 @@ pub async fn sync(billing: &Billing, api: &StripeApi, input: Input<'_>) -> Resul
         return Err(StripeCallError::Failed { operation: "sync", message: "no subscription after create".into() });
     };
 
+    // A cancellation left over from a move to an unbilled plan: spec.plan is billed again.
+    if remote.cancel_at_period_end && !remote.ended() {
+        remote = api.cancel_at_period_end(&remote.id, false).await?;
+        tracing::info!(subscription = %sub.name_any(), "Stripe subscription no longer ends at the period end");
+    }
+
     // Plan change: the live subscription bills another price than spec.plan's.
-    let mut scheduled: Option<(String, Timestamp)> = None;
     if !remote.ended() && remote.price_id.as_deref() != Some(price.as_str()) {
-        let current_plan = remote.metadata.get(META_PLAN).cloned().or(previous.plan.clone()).unwrap_or_default();
+        let kept = kept_plan(&remote, input.now);
+        let billed_now = remote.metadata.get(META_PLAN).cloned();
+        // Compared with the plan in effect: during a waiting downgrade, that is the plan paid for.
+        let current_plan =
+            kept.as_ref().map(|(p, _)| p.clone()).or(billed_now).or(previous.plan.clone()).unwrap_or_default();
         let current_monthly =
             input.plans.iter().find(|(n, _)| *n == current_plan).map(|(_, p)| monthly(p)).unwrap_or(0);
-        let upgrade = monthly(input.plan) >= current_monthly;
-        let trialing = remote.status == "trialing";
-        let (proration, at_period_end) = if trialing {
-            (Proration::None, false)
-        } else if upgrade {
-            (Proration::InvoiceNow, false)
-        } else if billing.settings.downgrade_at_period_end {
-            // Stripe bills the new price from the next period; access stays until then.
-            (Proration::None, true)
-        } else {
-            (Proration::NextInvoice, false)
-        };
+        let change = plan_change(PlanChangeFacts {
+            trialing: remote.status == "trialing",
+            back_to_kept_plan: kept.as_ref().is_some_and(|(p, _)| p == plan_name),
+            upgrade: monthly(input.plan) >= current_monthly,
+            downgrade_at_period_end: billing.settings.downgrade_at_period_end,
+            keep_until: kept.as_ref().map(|(_, at)| at.as_second()).or(remote.current_period_end),
+        });
         let mut metadata = subscription_metadata(sub, input.organization, plan_name, generation);
         metadata.remove(META_GENERATION);
-        let change = PriceChange {
+        // Stripe deletes a metadata key set to "".
+        let (kept_plan, kept_until) = match change.keep_until {
+            Some(until) => (current_plan.clone(), until.to_string()),
+            None => (String::new(), String::new()),
+        };
+        metadata.insert(META_KEPT_PLAN.into(), kept_plan);
+        metadata.insert(META_KEPT_UNTIL.into(), kept_until);
+        let request = PriceChange {
             subscription: &remote.id,
             item: remote.item_id.as_deref().unwrap_or_default(),
             price: &price,
-            proration,
+            proration: change.proration,
             metadata,
             idempotency_key: keys::plan_change(&uid, generation),
         };
-        let period_end = remote.current_period_end;
-        remote = api.change_price(change).await?;
-        tracing::info!(subscription = %sub.name_any(), from = %current_plan, to = %plan_name, ?proration, "Stripe subscription price changed");
-        if at_period_end && let Some(at) = period_end.and_then(|t| Timestamp::from_second(t).ok()) {
-            scheduled = Some((current_plan, at));
-        }
+        remote = api.change_price(request).await?;
+        tracing::info!(subscription = %sub.name_any(), from = %current_plan, to = %plan_name, proration = ?change.proration, "Stripe subscription price changed");
     }
 
     // The plan in effect: Stripe's, unless a downgrade waits for the period end.
     let billed_plan = remote.metadata.get(META_PLAN).cloned().unwrap_or_else(|| plan_name.to_string());
-    match scheduled {
+    match kept_plan(&remote, input.now).filter(|(keep, _)| *keep != billed_plan) {
         Some((keep, at)) => {
             status.plan = Some(keep);
-            status.scheduled_plan = Some(billed_plan.clone());
+            status.scheduled_plan = Some(billed_plan);
             status.scheduled_at = Some(at.to_string());
         }
         None => {
-            let waiting = status.scheduled_plan.as_deref() == Some(billed_plan.as_str())
-                && parse(status.scheduled_at.as_deref()).is_some_and(|at| input.now < at);
-            if !waiting {
-                status.plan = Some(billed_plan.clone());
-                status.scheduled_plan = None;
-                status.scheduled_at = None;
-            }
+            status.plan = Some(billed_plan);
+            status.scheduled_plan = None;
+            status.scheduled_at = None;
         }
     }
     mirror(&mut status, &remote, input.now);

@@ -142,6 +142,14 @@ const PER_ROW: usize = 9;
 impl Ledger {
     /// Inserts records in one statement; ids already present are skipped, so a retried batch is harmless.
     /// Returns how many rows were new.
+    /// As `insert_audit_batch`, given up after `limit`: a blocked insert must not hold up acknowledgements.
+    /// A batch given up on may still commit later; ids make the retry a no-op then.
+    pub async fn insert_audit_batch_within(&self, entries: &[AuditEntry], limit: std::time::Duration) -> Result<u64> {
+        tokio::time::timeout(limit, self.insert_audit_batch(entries))
+            .await
+            .map_err(|_| LedgerError::TimedOut { seconds: limit.as_secs().max(1) })?
+    }
+
     pub async fn insert_audit_batch(&self, entries: &[AuditEntry]) -> Result<u64> {
         let mut inserted = 0;
         // SQLite allows 32,766 bound values per statement, PostgreSQL 65,535.

@@ -32,6 +32,11 @@ pub enum LedgerError {
     Database(#[from] sqlx::Error),
     #[error("audit journal {path}: {cause}")]
     Journal { path: String, cause: String },
+    #[error(
+        "writing to the ledger database took longer than {seconds}s (a lock held elsewhere, or an overloaded \
+         server): the records are kept in the journal and retried"
+    )]
+    TimedOut { seconds: u64 },
     #[error("the audit log has stopped (its writer task ended)")]
     Closed,
     #[error("invalid {what}: {reason}")]
@@ -51,6 +56,7 @@ impl LedgerError {
             LedgerError::Migration { .. } => "migration",
             LedgerError::Database(_) => "database",
             LedgerError::Journal { .. } => "journal",
+            LedgerError::TimedOut { .. } => "timed_out",
             LedgerError::Closed => "closed",
             LedgerError::Invalid { .. } => "invalid",
         }

@@ -13,6 +13,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub(crate) struct Journal {
     path: PathBuf,
@@ -95,15 +96,16 @@ impl Journal {
         Ok(file)
     }
 
-    /// Inserts every journaled entry into the database, `batch` per statement, then removes the file.
-    pub(crate) async fn replay(&self, ledger: &Ledger, batch: usize) -> Result<Replayed> {
+    /// Inserts every journaled entry into the database, `batch` per statement (each within `limit`), then
+    /// removes the file.
+    pub(crate) async fn replay(&self, ledger: &Ledger, batch: usize, limit: Duration) -> Result<Replayed> {
         let mut done = Replayed::default();
         for _ in 0..2 {
             // The leftover of an interrupted replay first, then whatever was appended since.
             if !self.replaying.exists() && !self.move_active_aside()? {
                 break;
             }
-            let part = self.replay_file(ledger, batch.max(1)).await?;
+            let part = self.replay_file(ledger, batch.max(1), limit).await?;
             done.inserted += part.inserted;
             done.lines += part.lines;
             done.corrupt += part.corrupt;
@@ -124,7 +126,7 @@ impl Journal {
         Ok(true)
     }
 
-    async fn replay_file(&self, ledger: &Ledger, batch: usize) -> Result<Replayed> {
+    async fn replay_file(&self, ledger: &Ledger, batch: usize, limit: Duration) -> Result<Replayed> {
         let file = File::open(&self.replaying).map_err(|e| self.error(e))?;
         let mut lines = BufReader::new(file).lines();
         let mut done = Replayed::default();
@@ -150,7 +152,7 @@ impl Journal {
             if entries.is_empty() {
                 break;
             }
-            done.inserted += ledger.insert_audit_batch(&entries).await?;
+            done.inserted += ledger.insert_audit_batch_within(&entries, limit).await?;
         }
         std::fs::remove_file(&self.replaying).map_err(|e| self.error(e))?;
         sync_dir(&self.path);

@@ -47,6 +47,9 @@ pub struct AuditLogOptions {
     /// How long a batch waits for more records before it is written: one commit (one fsync) per
     /// this interval instead of one per record under a steady trickle such as webhook decisions.
     pub linger: Duration,
+    /// How long one insert may take before its batch goes to the journal: `record_durable` answers within
+    /// about this even when the database hangs (a lock held elsewhere, a stalled server).
+    pub write_timeout: Duration,
 }
 
 impl AuditLogOptions {
@@ -59,6 +62,7 @@ impl AuditLogOptions {
             retry_backoff: Duration::from_millis(100),
             retry_interval: Duration::from_secs(1),
             linger: Duration::from_millis(10),
+            write_timeout: Duration::from_secs(5),
         }
     }
 
@@ -393,12 +397,13 @@ impl Writer {
     async fn write(&self, batch: Vec<(AuditEntry, Option<oneshot::Sender<Result<Durability>>>)>) {
         let (entries, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let n = entries.len() as u64;
-        // While the database is known to be down, one try: the journal replay is the probe.
+        // While the database is known to be down (or hung), straight to the journal: the replay every
+        // `retry_interval` is the probe, and a queue behind a hung insert drains at once.
         let attempts =
-            if self.shared.failing.load(Ordering::Relaxed) { 1 } else { self.options.insert_attempts.max(1) };
+            if self.shared.failing.load(Ordering::Relaxed) { 0 } else { self.options.insert_attempts.max(1) };
         let mut backoff = self.options.retry_backoff;
         for attempt in 1..=attempts {
-            match self.ledger.insert_audit_batch(&entries).await {
+            match self.ledger.insert_audit_batch_within(&entries, self.options.write_timeout).await {
                 Ok(_) => {
                     self.shared.counters.written.fetch_add(n, Ordering::Relaxed);
                     self.shared.set_healthy();
@@ -410,6 +415,10 @@ impl Writer {
                 Err(e) => {
                     self.shared.counters.failed.fetch_add(1, Ordering::Relaxed);
                     self.shared.set_failing(&e);
+                    // A hung insert is not retried: that would multiply the wait.
+                    if matches!(e, LedgerError::TimedOut { .. }) {
+                        break;
+                    }
                     if attempt < attempts {
                         self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(backoff).await;
@@ -434,7 +443,7 @@ impl Writer {
         if self.shared.failing.load(Ordering::Relaxed) {
             self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
         }
-        match self.shared.journal.replay(&self.ledger, self.options.max_batch).await {
+        match self.shared.journal.replay(&self.ledger, self.options.max_batch, self.options.write_timeout).await {
             Ok(done) => {
                 self.shared.counters.replayed.fetch_add(done.inserted, Ordering::Relaxed);
                 self.shared.counters.written.fetch_add(done.inserted, Ordering::Relaxed);

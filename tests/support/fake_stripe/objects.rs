@@ -216,7 +216,14 @@ pub fn update_subscription(
         ));
     }
     let mut metadata: Map<String, Value> = sub["metadata"].as_object().cloned().unwrap_or_default();
-    metadata.extend(form::map(f, "metadata"));
+    // As Stripe: a key set to "" is deleted.
+    for (key, value) in form::map(f, "metadata") {
+        if value.as_str() == Some("") {
+            metadata.remove(&key);
+        } else {
+            metadata.insert(key, value);
+        }
+    }
     let mut changed_price = None;
     if let Some(price_id) = f.get("items[0][price]") {
         let Some(price) = w.prices.get(price_id).cloned() else {

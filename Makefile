@@ -87,7 +87,7 @@ bench-admission: tools
 
 bench: tools
 	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
-	cargo run --release -p bench -- --orgs $(N)
+	cargo run --release -p bench --bin atlantiplex-bench -- --orgs $(N)
 
 .PHONY: bench-ledger
 bench-ledger:

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.stripeState"}"#,
     printcolumn = r#"{"name":"Trial End","type":"date","jsonPath":".status.trialEnd","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    selectable = ".spec.organization"
 )]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionSpec {

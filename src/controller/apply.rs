@@ -79,12 +79,13 @@ fn digest<K: Serialize>(obj: &K) -> Result<String> {
 }
 
 /// Applies the status subresource. `status` is the whole object shape: apiVersion, kind, status.
-pub async fn apply_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<()>
+/// Server-side applies a status; returns the object's new resourceVersion.
+pub async fn apply_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<Option<String>>
 where
     K: Resource + DeserializeOwned + Clone + Debug,
 {
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(status)).await?;
-    Ok(())
+    let written = api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(status)).await?;
+    Ok(written.meta().resource_version.clone())
 }
 
 /// Deletes an object; one that is already gone is fine.

@@ -20,6 +20,8 @@ pub struct Context {
     /// Stripe client, ledger and billing settings (billing may be disabled).
     pub billing: std::sync::Arc<crate::billing::Billing>,
     pub recorder: Recorder,
+    /// Our writes the caches do not show yet: a reconcile waits for them instead of repeating them.
+    pub own_writes: super::own_writes::OwnWrites,
     pub organizations: Store<DeserializeGuard<Organization>>,
     pub plans: Store<DeserializeGuard<Plan>>,
     pub subscriptions: Store<DeserializeGuard<Subscription>>,

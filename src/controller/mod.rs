@@ -5,6 +5,7 @@ pub(crate) mod apply;
 mod conditions;
 mod context;
 mod organization;
+mod own_writes;
 mod plan;
 mod subscription;
 mod team;
@@ -35,8 +36,17 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A safety net only: the watch event of our own write triggers the reconcile that sees it.
+const OWN_WRITE_RECHECK: Duration = Duration::from_secs(2);
+
+/// Whether kube's `finalizer` helper is about to add `name` (a write the cache shows later).
+fn adds_finalizer(obj: &impl Resource, name: &str) -> bool {
+    obj.meta().deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == name)
+}
+
 type OrgRef = ObjectRef<DeserializeGuard<Organization>>;
 type TeamRef = ObjectRef<DeserializeGuard<Team>>;
+type PlanRef = ObjectRef<DeserializeGuard<Plan>>;
 type SubRef = ObjectRef<DeserializeGuard<Subscription>>;
 
 /// Runs every controller until `shutdown` resolves; in-flight reconciles finish first.
@@ -73,6 +83,7 @@ pub async fn run(
     let (org_tx, org_rx) = mpsc::unbounded::<OrgRef>();
     let (team_tx, team_rx) = mpsc::unbounded::<TeamRef>();
     let (sub_tx, sub_rx) = mpsc::unbounded::<SubRef>();
+    let (plan_tx, plan_rx) = mpsc::unbounded::<PlanRef>();
 
     let (teams, teams_writer) = reflector::store::<DeserializeGuard<Team>>();
     let (organizations, organizations_writer) = reflector::store::<DeserializeGuard<Organization>>();
@@ -92,7 +103,9 @@ pub async fn run(
     spawn_cache(Api::all(client.clone()), all.clone(), organizations_writer, {
         let (teams, subscriptions) = (teams.clone(), subscriptions.clone());
         let (team_tx, sub_tx) = (team_tx.clone(), sub_tx.clone());
+        let org_tx = org_tx.clone();
         move |org: &DeserializeGuard<Organization>, _, _: &Store<DeserializeGuard<Organization>>| {
+            send(&org_tx, [ObjectRef::from_obj(org)]);
             send(&team_tx, teams_of_organization(&teams, &org.name_any()));
             send(&sub_tx, subscriptions_of_organization(&subscriptions, &org.name_any()));
         }
@@ -108,8 +121,9 @@ pub async fn run(
     });
     spawn_cache(Api::all(client.clone()), all.clone(), plans_writer, {
         let (organizations, subscriptions) = (organizations.clone(), subscriptions.clone());
-        let (org_tx, sub_tx) = (org_tx.clone(), sub_tx.clone());
+        let (org_tx, sub_tx, plan_tx) = (org_tx.clone(), sub_tx.clone(), plan_tx.clone());
         move |plan: &DeserializeGuard<Plan>, _, _: &Store<DeserializeGuard<Plan>>| {
+            send(&plan_tx, [ObjectRef::from_obj(plan)]);
             let name = plan.name_any();
             send(&org_tx, organizations_on_plan(&organizations, &name));
             let on_plan = subscriptions.state().into_iter().filter(|g| g.0.as_ref().is_ok_and(|s| s.spec.plan == name));
@@ -163,6 +177,7 @@ pub async fn run(
         settings,
         billing: billing.clone(),
         recorder: Recorder::new(client.clone(), Context::reporter()),
+        own_writes: Default::default(),
         organizations,
         plans,
         subscriptions,
@@ -198,17 +213,22 @@ pub async fn run(
             let _ = rx.recv().await;
         }
     };
+    // The controllers read the shared caches above instead of keeping their own watch and copy of
+    // every object (the cache watches trigger them), so they start with everything in them.
+    send(&org_tx, ctx.organizations.state().iter().map(|o| ObjectRef::from_obj(&**o)));
+    send(&team_tx, ctx.teams.state().iter().map(|o| ObjectRef::from_obj(&**o)));
+    send(&sub_tx, ctx.subscriptions.state().iter().map(|o| ObjectRef::from_obj(&**o)));
+    send(&plan_tx, ctx.plans.state().iter().map(|o| ObjectRef::from_obj(&**o)));
     let config = kube::runtime::controller::Config::default().concurrency(concurrency);
-    let organization_controller =
-        Controller::new(Api::<DeserializeGuard<Organization>>::all(client.clone()), all.clone())
-            .with_config(config.clone())
-            .reconcile_on(org_rx)
-            .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-            .run(|o, c| timed("Organization", organization::reconcile(o, c.clone()), c), error_policy, ctx.clone())
-            .for_each(|result| async move { log_result("Organization", result) })
-            .then(|_| async { tracing::info!("Organization controller stopped") });
+    let organization_controller = Controller::for_stream(futures::stream::pending(), ctx.organizations.clone())
+        .with_config(config.clone())
+        .reconcile_on(org_rx)
+        .graceful_shutdown_on(on_shutdown(&shutdown_tx))
+        .run(|o, c| timed("Organization", organization::reconcile(o, c.clone()), c), error_policy, ctx.clone())
+        .for_each(|result| async move { log_result("Organization", result) })
+        .then(|_| async { tracing::info!("Organization controller stopped") });
 
-    let team_controller = Controller::new(Api::<DeserializeGuard<Team>>::all(client.clone()), all.clone())
+    let team_controller = Controller::for_stream(futures::stream::pending(), ctx.teams.clone())
         .with_config(config)
         .reconcile_on(team_rx)
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
@@ -216,19 +236,19 @@ pub async fn run(
         .for_each(|result| async move { log_result("Team", result) })
         .then(|_| async { tracing::info!("Team controller stopped") });
 
-    let plan_controller = Controller::new(Api::<DeserializeGuard<Plan>>::all(client.clone()), all.clone())
+    let plan_controller = Controller::for_stream(futures::stream::pending(), ctx.plans.clone())
+        .reconcile_on(plan_rx)
         .graceful_shutdown_on(on_shutdown(&shutdown_tx))
         .run(|o, c| timed("Plan", plan::reconcile(o, c.clone()), c), error_policy, ctx.clone())
         .for_each(|result| async move { log_result("Plan", result) })
         .then(|_| async { tracing::info!("Plan controller stopped") });
 
-    let subscription_controller =
-        Controller::new(Api::<DeserializeGuard<Subscription>>::all(client.clone()), all.clone())
-            .reconcile_on(sub_rx)
-            .graceful_shutdown_on(on_shutdown(&shutdown_tx))
-            .run(|o, c| timed("Subscription", subscription::reconcile(o, c.clone()), c), error_policy, ctx.clone())
-            .for_each(|result| async move { log_result("Subscription", result) })
-            .then(|_| async { tracing::info!("Subscription controller stopped") });
+    let subscription_controller = Controller::for_stream(futures::stream::pending(), ctx.subscriptions.clone())
+        .reconcile_on(sub_rx)
+        .graceful_shutdown_on(on_shutdown(&shutdown_tx))
+        .run(|o, c| timed("Subscription", subscription::reconcile(o, c.clone()), c), error_policy, ctx.clone())
+        .for_each(|result| async move { log_result("Subscription", result) })
+        .then(|_| async { tracing::info!("Subscription controller stopped") });
 
     let signal = async move {
         shutdown.await;

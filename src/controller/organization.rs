@@ -36,18 +36,28 @@ const RESYNC: Duration = Duration::from_secs(30 * 60);
 /// Re-check of a blocked tenant (slug held by another organization).
 const BLOCKED_RECHECK: Duration = Duration::from_secs(60);
 
+const KIND: &str = "Organization";
+
 pub async fn reconcile(guard: Arc<DeserializeGuard<Organization>>, ctx: Arc<Context>) -> Result<Action> {
     let Some(org) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
-    let org = org.clone();
+    let (name, version) = (org.name_any(), org.resource_version());
+    if ctx.own_writes.cache_behind(KIND, &name, version.as_deref()) {
+        return Ok(Action::requeue(super::OWN_WRITE_RECHECK));
+    }
+    let adds_finalizer = super::adds_finalizer(org, ORGANIZATION_FINALIZER);
     let api: Api<Organization> = Api::all(ctx.client.clone());
-    finalizer(&api, ORGANIZATION_FINALIZER, Arc::new(org), |event| async {
+    let action = finalizer(&api, ORGANIZATION_FINALIZER, Arc::new(org.clone()), |event| async {
         match event {
             Event::Apply(org) => provision(&org, &ctx).await,
             Event::Cleanup(org) => cleanup(&org, &ctx).await,
         }
     })
     .await
-    .map_err(Error::from)
+    .map_err(Error::from)?;
+    if adds_finalizer {
+        ctx.own_writes.wrote(KIND, &name, version.as_deref(), None);
+    }
+    Ok(action)
 }
 
 /// What the reconcile decided, before it is written to status.
@@ -336,7 +346,9 @@ async fn write_status_with_usage(
         "kind": Organization::kind(&()),
         "status": status,
     });
-    apply_status(&api, &org.name_any(), body).await
+    let written = apply_status(&api, &org.name_any(), body).await?;
+    ctx.own_writes.wrote(KIND, &org.name_any(), org.resource_version().as_deref(), written.as_deref());
+    Ok(())
 }
 
 async fn publish_transitions(
@@ -454,6 +466,8 @@ async fn subscriptions_for(org: &Organization, ctx: &Context) -> Result<Vec<Subs
     if org.status.as_ref().is_some_and(|s| s.namespace.is_some()) {
         return Ok(ctx.subscriptions_of(&name));
     }
-    let all = Api::<DeserializeGuard<Subscription>>::all(ctx.client.clone()).list(&ListParams::default()).await?;
-    Ok(all.items.into_iter().filter_map(|g| g.0.ok()).filter(|s| s.spec.organization == name).collect())
+    // One organization's Subscriptions only (a selectable field of the CRD), not every one in the cluster.
+    let params = ListParams::default().fields(&format!("spec.organization={name}"));
+    let found = Api::<DeserializeGuard<Subscription>>::all(ctx.client.clone()).list(&params).await?;
+    Ok(found.items.into_iter().filter_map(|g| g.0.ok()).filter(|s| s.spec.organization == name).collect())
 }

@@ -170,5 +170,5 @@ async fn write(
         "kind": Subscription::kind(&()),
         "status": status,
     });
-    apply_status(&Api::<Subscription>::all(ctx.client.clone()), &sub.name_any(), body).await
+    apply_status(&Api::<Subscription>::all(ctx.client.clone()), &sub.name_any(), body).await.map(|_| ())
 }

@@ -29,18 +29,28 @@ const RESYNC: Duration = Duration::from_secs(30 * 60);
 /// The organization's changes trigger its teams; this is only a safety net.
 const NOT_READY_RECHECK: Duration = Duration::from_secs(60);
 
+const KIND: &str = "Team";
+
 pub async fn reconcile(guard: Arc<DeserializeGuard<Team>>, ctx: Arc<Context>) -> Result<Action> {
     let Some(team) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
-    let team = team.clone();
+    let (name, version) = (team.name_any(), team.resource_version());
+    if ctx.own_writes.cache_behind(KIND, &name, version.as_deref()) {
+        return Ok(Action::requeue(super::OWN_WRITE_RECHECK));
+    }
+    let adds_finalizer = super::adds_finalizer(team, TEAM_FINALIZER);
     let api: Api<Team> = Api::all(ctx.client.clone());
-    finalizer(&api, TEAM_FINALIZER, Arc::new(team), |event| async {
+    let action = finalizer(&api, TEAM_FINALIZER, Arc::new(team.clone()), |event| async {
         match event {
             Event::Apply(team) => provision(&team, &ctx).await,
             Event::Cleanup(team) => cleanup(&team, &ctx).await,
         }
     })
     .await
-    .map_err(Error::from)
+    .map_err(Error::from)?;
+    if adds_finalizer {
+        ctx.own_writes.wrote(KIND, &name, version.as_deref(), None);
+    }
+    Ok(action)
 }
 
 /// The organization, when it is Ready: teams build on its slug, plan and grants.
@@ -64,11 +74,24 @@ fn ready_organization(team: &Team, ctx: &Context) -> std::result::Result<Organiz
     }
 }
 
+/// A new team of an organization the operator has not reconciled yet (no Ready condition either way).
+fn organization_provisioning(team: &Team, ctx: &Context) -> bool {
+    let team_new = team.status.as_ref().is_none_or(|s| condition(&s.conditions, CONDITION_READY).is_none());
+    let org_unreconciled = ctx
+        .organization(&team.spec.organization)
+        .is_some_and(|org| org.status.as_ref().is_none_or(|s| condition(&s.conditions, CONDITION_READY).is_none()));
+    team_new && org_unreconciled
+}
+
 async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
     let generation = team.metadata.generation;
     let name = team.name_any();
     let org = match ready_organization(team, ctx) {
         Ok(org) => org,
+        // The organization's first provisioning is under way: its status write triggers this team.
+        // Saying "not ready" meanwhile would cost a status write and a Warning event per team, for
+        // seconds, every time a tenant is created with its teams.
+        Err(_) if organization_provisioning(team, ctx) => return Ok(Action::requeue(NOT_READY_RECHECK)),
         Err(not_ready) => {
             write_status(team, ctx, *not_ready, None, vec![]).await?;
             return Ok(Action::requeue(NOT_READY_RECHECK));
@@ -201,7 +224,9 @@ async fn write_status(
         super::publish(ctx, &team.object_ref(&()), type_, &now.reason, "Reconcile", now.message.clone()).await;
     }
     let body = serde_json::json!({ "apiVersion": Team::api_version(&()), "kind": Team::kind(&()), "status": status });
-    apply_status(&Api::<Team>::all(ctx.client.clone()), &team.name_any(), body).await
+    let written = apply_status(&Api::<Team>::all(ctx.client.clone()), &team.name_any(), body).await?;
+    ctx.own_writes.wrote(KIND, &team.name_any(), team.resource_version().as_deref(), written.as_deref());
+    Ok(())
 }
 
 /// Deletion: a team with child teams waits for them (deleting them first when

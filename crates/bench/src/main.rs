@@ -112,7 +112,13 @@ async fn baseline(args: &Args, plan: &api::Plan) -> anyhow::Result<serde_json::V
         .await?;
     let wall = started.elapsed();
     let (by_verb, _) = measure::requests_by_verb(&plane.audit_log(), BENCH_USER, 0);
-    Ok(json!({ "objects": objects, "wall_seconds": wall.as_secs_f64(), "requests_by_verb": by_verb }))
+    let by_resource = measure::writes_by_resource(&plane.audit_log(), BENCH_USER);
+    Ok(json!({
+        "objects": objects,
+        "wall_seconds": wall.as_secs_f64(),
+        "requests_by_verb": by_verb,
+        "writes_by_resource": by_resource,
+    }))
 }
 
 struct Operator {
@@ -259,6 +265,7 @@ async fn with_operator(args: &Args, plans: &[api::Plan]) -> anyhow::Result<serde
         "operator_cpu_seconds": cpu,
         "operator_peak_rss_mib": rss,
         "operator_requests_by_verb": by_verb,
+        "operator_writes_by_resource": measure::writes_by_resource(&plane.audit_log(), OPERATOR_USER),
     });
     eprintln!("  provisioned in {:.1}s; idle window {}s...", wall.as_secs_f64(), args.steady_seconds);
 

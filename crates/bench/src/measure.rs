@@ -53,9 +53,28 @@ pub fn requests_by_verb(audit_log: &Path, user: &str, from_line: usize) -> (BTre
     (by_verb, lines)
 }
 
+/// Writes by `verb resource[/subresource]` that `user` sent, to see where the writes go.
+pub fn writes_by_resource(audit_log: &Path, user: &str) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(audit_log).unwrap_or_default();
+    let mut by_resource = BTreeMap::new();
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let verb = event["verb"].as_str().unwrap_or_default();
+        if event["user"]["username"] != user || !WRITE_VERBS.contains(&verb) {
+            continue;
+        }
+        let object = &event["objectRef"];
+        let mut resource = object["resource"].as_str().unwrap_or_default().to_string();
+        if let Some(sub) = object["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        *by_resource.entry(format!("{verb} {resource}")).or_insert(0) += 1;
+    }
+    by_resource
+}
+
+const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
+
 pub fn writes(by_verb: &BTreeMap<String, u64>) -> u64 {
-    ["create", "update", "patch", "delete", "deletecollection"]
-        .iter()
-        .map(|v| by_verb.get(*v).copied().unwrap_or(0))
-        .sum()
+    WRITE_VERBS.iter().map(|v| by_verb.get(*v).copied().unwrap_or(0)).sum()
 }

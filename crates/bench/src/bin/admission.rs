@@ -84,6 +84,7 @@ fn context(n: usize) -> anyhow::Result<Context> {
     let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse()?))?;
     Ok(Context {
         recorder: Recorder::new(client.clone(), Context::reporter()),
+        own_writes: Default::default(),
         client,
         metrics: Arc::new(Metrics::new()),
         audit: None,

@@ -68,7 +68,7 @@ async fn signup_then_operator_outage_fails_closed_for_tenancy_only() {
     let out = h.apply(&support::org_yaml("outage-org", "outage-org", ""));
     let err = stderr(&out);
     assert!(!out.status.success(), "creating an organization must fail while the operator is down");
-    assert!(err.contains("failed calling webhook \"signup.atlantiplex.io\""), "{err}");
+    assert!(err.contains("failed calling webhook \"defaults.atlantiplex.io\""), "{err}");
     let err =
         h.kubectl(&["patch", "organization", "zoe-studio", "--type=merge", "-p", r#"{"spec":{"displayName":"Z"}}"#]);
     assert!(String::from_utf8_lossy(&err.stderr).contains("failed calling webhook \"tenancy.atlantiplex.io\""));

@@ -150,15 +150,16 @@ pub fn validating(client: &WebhookClientConfig, operator: Option<&str>) -> Valid
     }
 }
 
-/// Sign-up fills in the owner of a new Organization; without the operator, creating
-/// organizations fails closed like every other tenancy change.
+/// Sign-up fills in the owner of a new Organization, and new Organizations and Teams get their
+/// cleanup finalizer; without the operator, creating them fails closed like every other tenancy
+/// change.
 pub fn mutating(client: &WebhookClientConfig, operator: Option<&str>) -> MutatingWebhookConfiguration {
     MutatingWebhookConfiguration {
         metadata: meta(),
         webhooks: Some(vec![MutatingWebhook {
-            name: "signup.atlantiplex.io".into(),
+            name: "defaults.atlantiplex.io".into(),
             client_config: client.clone(),
-            rules: Some(vec![rule("atlantiplex.io", &["organizations"], &["CREATE"])]),
+            rules: Some(vec![rule("atlantiplex.io", &["organizations", "teams"], &["CREATE"])]),
             failure_policy: Some("Fail".into()),
             match_policy: Some("Equivalent".into()),
             namespace_selector: Some(everything()),

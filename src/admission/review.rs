@@ -6,7 +6,7 @@ use super::policy::{self, Decision, Operation, PolicyConfig, Request, Requester}
 use crate::api::{Organization, Subscription, Team};
 use crate::controller::Context;
 use crate::metrics::{DecisionLabels, KindLabels, Metrics};
-use crate::tenancy::labels::ORGANIZATION_OBJECT;
+use crate::tenancy::labels::{ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, TEAM_FINALIZER};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
@@ -71,7 +71,8 @@ impl Webhook {
         response.into_review()
     }
 
-    /// Mutates one review (the `/mutate` endpoint): sign-up defaults on new Organizations.
+    /// Mutates one review (the `/mutate` endpoint): sign-up defaults on new Organizations, and the
+    /// cleanup finalizer on new Organizations and Teams.
     pub fn mutate(&self, review: AdmissionReview<DynamicObject>) -> AdmissionReview<DynamicObject> {
         let request: AdmissionRequest<DynamicObject> = match review.try_into() {
             Ok(request) => request,
@@ -83,12 +84,17 @@ impl Webhook {
         else {
             return response.into_review();
         };
-        if request.kind.kind != "Organization" {
-            return response.into_review();
-        }
-        let requester = self.requester(ctx, &request);
         let raw = serde_json::to_value(object).unwrap_or_default();
-        let ops = policy::signup_defaults(&self.policy, &requester, &raw);
+        let ops = match (request.kind.group.as_str(), request.kind.kind.as_str()) {
+            ("atlantiplex.io", "Organization") => {
+                let requester = self.requester(ctx, &request);
+                let mut ops = policy::signup_defaults(&self.policy, &requester, &raw);
+                ops.extend(policy::finalizer_ops(&raw, ORGANIZATION_FINALIZER));
+                ops
+            }
+            ("atlantiplex.io", "Team") => policy::finalizer_ops(&raw, TEAM_FINALIZER),
+            _ => return response.into_review(),
+        };
         let patch = serde_json::from_value::<json_patch::Patch>(serde_json::Value::Array(ops));
         match patch.map(|p| response.clone().with_patch(p)) {
             Ok(Ok(patched)) => patched.into_review(),

@@ -9,10 +9,18 @@ use std::time::{Duration, Instant};
 /// After this, a write the cache never showed (its watch restarted, say) no longer holds anything up.
 const MAX_WAIT: Duration = Duration::from_secs(3);
 
+/// (kind, name) of an object.
+type Key = (&'static str, String);
+
+/// The resourceVersion an object had before our write, and when we wrote.
+struct Pending {
+    before: String,
+    at: Instant,
+}
+
 #[derive(Default)]
 pub struct OwnWrites {
-    /// (kind, name) → the resourceVersion the object had before our write, and when we wrote.
-    pending: Mutex<HashMap<(&'static str, String), (String, Instant)>>,
+    pending: Mutex<HashMap<Key, Pending>>,
 }
 
 impl OwnWrites {
@@ -20,7 +28,7 @@ impl OwnWrites {
     pub fn wrote(&self, kind: &'static str, name: &str, before: Option<&str>, after: Option<&str>) {
         let (Some(before), true) = (before, before != after) else { return };
         if let Ok(mut pending) = self.pending.lock() {
-            pending.insert((kind, name.to_string()), (before.to_string(), Instant::now()));
+            pending.insert((kind, name.to_string()), Pending { before: before.to_string(), at: Instant::now() });
         }
     }
 
@@ -30,7 +38,7 @@ impl OwnWrites {
         let Ok(mut pending) = self.pending.lock() else { return false };
         let key = (kind, name.to_string());
         match pending.get(&key) {
-            Some((before, at)) if Some(before.as_str()) == cached && at.elapsed() < MAX_WAIT => true,
+            Some(p) if Some(p.before.as_str()) == cached && p.at.elapsed() < MAX_WAIT => true,
             Some(_) => {
                 pending.remove(&key);
                 false

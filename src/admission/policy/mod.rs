@@ -1,6 +1,7 @@
 //! The admission policy (DESIGN.md §4): whether a request is allowed, decided from the request
 //! and in-memory facts. Pure: no I/O, no clock, so every rule is unit-tested without a cluster.
 
+mod finalizer;
 mod namespaced;
 mod organization;
 mod subscription;
@@ -9,6 +10,7 @@ pub(crate) mod team;
 #[cfg(test)]
 mod tests;
 
+pub use finalizer::finalizer_ops;
 pub use namespaced::{managed_object, namespace, organization_hosts, tenant_ingress};
 pub use organization::{organization, signup_defaults};
 pub use subscription::subscription;

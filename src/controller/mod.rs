@@ -4,6 +4,7 @@
 pub(crate) mod apply;
 mod conditions;
 mod context;
+mod lifecycle;
 mod organization;
 mod own_writes;
 mod plan;
@@ -38,14 +39,6 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A safety net only: the watch event of our own write triggers the reconcile that sees it.
-const OWN_WRITE_RECHECK: Duration = Duration::from_secs(2);
-
-/// Whether kube's `finalizer` helper is about to add `name` (a write the cache shows later).
-fn adds_finalizer(obj: &impl Resource, name: &str) -> bool {
-    obj.meta().deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == name)
-}
 
 type OrgRef = ObjectRef<DeserializeGuard<Organization>>;
 type TeamRef = ObjectRef<DeserializeGuard<Team>>;

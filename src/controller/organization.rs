@@ -24,7 +24,6 @@ use kube::api::{DeleteParams, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use std::collections::BTreeMap;
@@ -39,25 +38,10 @@ const BLOCKED_RECHECK: Duration = Duration::from_secs(60);
 const KIND: &str = "Organization";
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Organization>>, ctx: Arc<Context>) -> Result<Action> {
-    let Some(org) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
-    let (name, version) = (org.name_any(), org.resource_version());
-    if ctx.own_writes.cache_behind(KIND, &name, version.as_deref()) {
-        return Ok(Action::requeue(super::OWN_WRITE_RECHECK));
-    }
-    let adds_finalizer = super::adds_finalizer(org, ORGANIZATION_FINALIZER);
-    let api: Api<Organization> = Api::all(ctx.client.clone());
-    let action = finalizer(&api, ORGANIZATION_FINALIZER, Arc::new(org.clone()), |event| async {
-        match event {
-            Event::Apply(org) => provision(&org, &ctx).await,
-            Event::Cleanup(org) => cleanup(&org, &ctx).await,
-        }
-    })
-    .await
-    .map_err(Error::from)?;
-    if adds_finalizer {
-        ctx.own_writes.wrote(KIND, &name, version.as_deref(), None);
-    }
-    Ok(action)
+    let ctx: &Context = &ctx;
+    let provision_with = |org: Arc<Organization>| async move { provision(&org, ctx).await };
+    let cleanup_with = |org: Arc<Organization>| async move { cleanup(&org, ctx).await };
+    super::lifecycle::reconcile(&*guard, ctx, KIND, ORGANIZATION_FINALIZER, provision_with, cleanup_with).await
 }
 
 /// What the reconcile decided, before it is written to status.

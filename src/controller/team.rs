@@ -19,7 +19,6 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use std::sync::Arc;
@@ -32,25 +31,10 @@ const NOT_READY_RECHECK: Duration = Duration::from_secs(60);
 const KIND: &str = "Team";
 
 pub async fn reconcile(guard: Arc<DeserializeGuard<Team>>, ctx: Arc<Context>) -> Result<Action> {
-    let Some(team) = super::readable(&guard, &ctx).await else { return Ok(Action::await_change()) };
-    let (name, version) = (team.name_any(), team.resource_version());
-    if ctx.own_writes.cache_behind(KIND, &name, version.as_deref()) {
-        return Ok(Action::requeue(super::OWN_WRITE_RECHECK));
-    }
-    let adds_finalizer = super::adds_finalizer(team, TEAM_FINALIZER);
-    let api: Api<Team> = Api::all(ctx.client.clone());
-    let action = finalizer(&api, TEAM_FINALIZER, Arc::new(team.clone()), |event| async {
-        match event {
-            Event::Apply(team) => provision(&team, &ctx).await,
-            Event::Cleanup(team) => cleanup(&team, &ctx).await,
-        }
-    })
-    .await
-    .map_err(Error::from)?;
-    if adds_finalizer {
-        ctx.own_writes.wrote(KIND, &name, version.as_deref(), None);
-    }
-    Ok(action)
+    let ctx: &Context = &ctx;
+    let provision_with = |team: Arc<Team>| async move { provision(&team, ctx).await };
+    let cleanup_with = |team: Arc<Team>| async move { cleanup(&team, ctx).await };
+    super::lifecycle::reconcile(&*guard, ctx, KIND, TEAM_FINALIZER, provision_with, cleanup_with).await
 }
 
 /// The organization, when it is Ready: teams build on its slug, plan and grants.

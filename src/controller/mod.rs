@@ -18,10 +18,7 @@ use crate::error::Error;
 use crate::leader::Leadership;
 use crate::metrics::{ErrorLabels, KindLabels, Metrics, ReconcileLabels};
 use crate::settings::Settings;
-use crate::tenancy::labels::{MANAGED, ORGANIZATION_OBJECT, TEAM_OBJECT, managed_selector};
-
-/// Our labels' and annotations' prefix.
-const ATLANTIPLEX_PREFIX: &str = "atlantiplex.io/";
+use crate::tenancy::labels::{MANAGED, ORGANIZATION_OBJECT, PREFIX, TEAM_OBJECT, managed_selector};
 use crate::tenancy::teams;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
@@ -382,7 +379,7 @@ fn slim<K: Resource>(obj: &mut K) {
     meta.owner_references = None;
     meta.finalizers = None;
     if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|key, _| key.starts_with(ATLANTIPLEX_PREFIX));
+        annotations.retain(|key, _| key.starts_with(PREFIX));
     }
 }
 

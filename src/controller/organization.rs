@@ -453,5 +453,5 @@ async fn subscriptions_for(org: &Organization, ctx: &Context) -> Result<Vec<Subs
     // One organization's Subscriptions only (a selectable field of the CRD), not every one in the cluster.
     let params = ListParams::default().fields(&format!("spec.organization={name}"));
     let found = Api::<DeserializeGuard<Subscription>>::all(ctx.client.clone()).list(&params).await?;
-    Ok(found.items.into_iter().filter_map(|g| g.0.ok()).filter(|s| s.spec.organization == name).collect())
+    Ok(found.items.into_iter().filter_map(|g| g.0.ok()).collect())
 }

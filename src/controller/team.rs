@@ -60,11 +60,12 @@ fn ready_organization(team: &Team, ctx: &Context) -> std::result::Result<Organiz
 
 /// A new team of an organization the operator has not reconciled yet (no Ready condition either way).
 fn organization_provisioning(team: &Team, ctx: &Context) -> bool {
-    let team_new = team.status.as_ref().is_none_or(|s| condition(&s.conditions, CONDITION_READY).is_none());
-    let org_unreconciled = ctx
-        .organization(&team.spec.organization)
-        .is_some_and(|org| org.status.as_ref().is_none_or(|s| condition(&s.conditions, CONDITION_READY).is_none()));
-    team_new && org_unreconciled
+    let no_ready =
+        |conditions: Option<&Vec<Condition>>| conditions.is_none_or(|c| condition(c, CONDITION_READY).is_none());
+    no_ready(team.status.as_ref().map(|s| &s.conditions))
+        && ctx
+            .organization(&team.spec.organization)
+            .is_some_and(|org| no_ready(org.status.as_ref().map(|s| &s.conditions)))
 }
 
 async fn provision(team: &Team, ctx: &Context) -> Result<Action> {

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+/// The prefix of every label and annotation of ours.
+pub const PREFIX: &str = "atlantiplex.io/";
 pub const MANAGED: &str = "atlantiplex.io/managed";
 /// The organization's slug.
 pub const ORGANIZATION: &str = "atlantiplex.io/organization";

@@ -244,7 +244,8 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
             anyhow::ensure!(Instant::now() < deadline, "only {ready} of {n} organizations Ready after 600 s");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        // Ready is written before the last follow-up reconciles end: wait until they have.
+        wait_quiet(operator.id(), Duration::from_secs(120)).await?;
         let (cpu_before, _) = measure::process_usage(operator.id());
         let secrets: Api<Secret> = Api::namespaced(client.clone(), "atlantiplex-system");
         let secret = secrets.get("atlantiplex-operator-webhook-tls").await?;
@@ -390,4 +391,19 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
     eprintln!("saved {}", args.out.display());
     Ok(())
+}
+
+/// Waits until the process used under 2% of a core over a second (it has settled), for at most `limit`.
+async fn wait_quiet(pid: u32, limit: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    let (mut before, _) = measure::process_usage(pid);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (now, _) = measure::process_usage(pid);
+        if now - before < 0.02 {
+            return Ok(());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "pid {pid} still busy after {limit:?}");
+        before = now;
+    }
 }

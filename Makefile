@@ -10,7 +10,7 @@ CLUSTER_DIR := target/cluster
 export KUBECONFIG_DEV := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 DEVCLUSTER := cargo run -q -p devcluster --
 
-.PHONY: help tools cluster-up cluster-down test lint crds run chart-lint
+.PHONY: help tools cluster-up cluster-down test lint crds run chart-lint docs
 
 help:
 	@echo "make run          control plane + CRDs + plans + examples + the operator (the main command)"
@@ -21,10 +21,12 @@ help:
 	@echo "make lint         rustfmt and clippy, as CI runs them"
 	@echo "make crds         regenerate crds/*.yaml (and the chart's copy) from the Rust types"
 	@echo "make chart-lint   helm lint and helm template of charts/atlantiplex-operator"
+	@echo "make docs         build docs/ as a site into target/book (mdBook) and check every link"
 	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
 	@echo "make bench-admission  webhook decision time in process and HTTPS round trips at 500 req/s"
 	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
 
+# build-tools.sh reports its progress on stderr (shown); stdout is only the bin directory.
 tools:
 	@hack/build-tools.sh >/dev/null
 
@@ -45,6 +47,26 @@ lint:
 crds:
 	cargo run -q --bin atlantiplex-operator -- crds --out crds
 	rm -f $(CHART)/crds/*.yaml && cp crds/*.yaml $(CHART)/crds/
+
+# The manual (docs/, src = "docs" in book.toml) as a site. mdBook is installed once into the tools
+# cache, keyed by version, outside the repository; only the search feature (serve/watch are for
+# authoring: `cargo install mdbook` yourself for `mdbook serve`). mdBook reports broken SUMMARY
+# entries and includes; tests/docs_links.rs checks every relative link and #anchor of README.md and
+# docs/, and that every page is in SUMMARY.md.
+MDBOOK_VERSION := 0.5.4
+MDBOOK_ROOT := $(TOOLS_CACHE)/mdbook-$(MDBOOK_VERSION)
+MDBOOK := $(MDBOOK_ROOT)/bin/mdbook
+
+$(MDBOOK):
+	@echo "docs: installing mdbook $(MDBOOK_VERSION) into $(MDBOOK_ROOT) (first time only, a few minutes)" >&2
+	cargo install mdbook --locked --version $(MDBOOK_VERSION) --no-default-features --features search \
+		--root $(MDBOOK_ROOT) --target-dir $(MDBOOK_ROOT)/build
+	rm -rf $(MDBOOK_ROOT)/build
+
+docs: $(MDBOOK)
+	$(MDBOOK) build
+	cargo test -q --test docs_links
+	@echo "docs: target/book/index.html"
 
 CHART := charts/atlantiplex-operator
 HELM := $(ATLANTIPLEX_TOOLS_BIN)/helm
@@ -68,6 +90,7 @@ run: cluster-up
 	@OPERATOR_KUBECONFIG=$$($(DEVCLUSTER) --dir $(CLUSTER_DIR) kubeconfig --user atlantiplex-operator --group system:masters); \
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator run \
 		--webhook-bind 127.0.0.1:$(WEBHOOK_PORT) --webhook-url https://127.0.0.1:$(WEBHOOK_PORT) \
+		--webhook-client-ca $(CLUSTER_DIR)/pki/admission-client-ca.crt \
 		--metrics-bind 127.0.0.1:$(METRICS_PORT) & operator=$$!; \
 	trap 'kill $$operator 2>/dev/null; wait $$operator' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(METRICS_PORT) && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; do \

@@ -17,6 +17,7 @@ components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(kubernetes etcd helm stripe-mock)
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
+started=$SECONDS
 
 # version of a required module as go.mod pins it
 mod_version() { awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2; exit} $1=="require" && $2==m {print $3; exit}' "$1/go.mod"; }
@@ -32,11 +33,14 @@ build() {
   if [ -f "$out/.complete" ]; then
     log "$component $version: cached in $out"
   else
-    log "$component $version: building into $out (first time only)"
+    log "$component $version: building into $out (first time only; all tools take about 8-10 min on 2 cores)"
     rm -rf "$out"; mkdir -p "$out"
-    local pair
+    local pair n=0 t
     for pair in "$@"; do
+      n=$((n + 1)); t=$SECONDS
+      log "$component: building ${pair%%=*} ($n of $#)..."
       (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/${pair%%=*}" "${pair#*=}")
+      log "$component: ${pair%%=*} built in $((SECONDS - t))s"
     done
     touch "$out/.complete"
   fi
@@ -72,4 +76,5 @@ for c in "${components[@]}"; do
     *) log "unknown component $c"; exit 2 ;;
   esac
 done
+log "tools ready in $bin ($((SECONDS - started))s)"
 echo "$bin"

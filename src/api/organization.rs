@@ -15,6 +15,7 @@ pub const MAX_SLUG_LEN: usize = 30;
     version = "v1alpha1",
     kind = "Organization",
     shortname = "org",
+    shortname = "orgs",
     category = "atlantiplex",
     status = "OrganizationStatus",
     validation = Rule::new("self.metadata.name.size() <= 63").message("metadata.name must be at most 63 characters (it is used as a label value)"),

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
     version = "v1alpha1",
     kind = "Subscription",
     shortname = "sub",
+    shortname = "subs",
     category = "atlantiplex",
     status = "SubscriptionStatus",
     printcolumn = r#"{"name":"Organization","type":"string","jsonPath":".spec.organization"}"#,

@@ -8,6 +8,7 @@ pub mod api;
 pub mod billing;
 pub mod controller;
 pub mod error;
+pub mod http_auth;
 pub mod leader;
 pub mod ledger;
 pub mod log_level;

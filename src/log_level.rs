@@ -1,6 +1,7 @@
 //! The log filter, changeable while the operator runs: `GET /log-level` shows it, `PUT
 //! /log-level` with a filter such as `debug` or `info,atlantiplex_operator::billing=trace` in the
-//! body replaces it (on the metrics port, which the chart's NetworkPolicy keeps in-cluster).
+//! body replaces it. On the metrics port, behind a bearer token RBAC allows (`get` / `put` on the
+//! non-resource URL /log-level): trace logs request bodies, and `off` would hide everything.
 
 use axum::Router;
 use axum::http::StatusCode;

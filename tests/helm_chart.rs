@@ -121,9 +121,33 @@ fn default_values_ship_the_plans_of_examples() {
 #[test]
 fn helm_install_provisions_tenants_under_the_charts_rbac_and_upgrade_and_uninstall_keep_them() {
     let h = harness();
-    helm_ok(&h, &["install", RELEASE, CHART, "-n", NAMESPACE, "--create-namespace", "--set", "baseDomain=studio.test"]);
+    // The API server's admission client CA, as a platform engineer hands it to the chart; and
+    // Prometheus' ServiceAccount, which the chart binds to its metrics-reader ClusterRole.
+    let out = h.kubectl(&["create", "namespace", NAMESPACE]);
+    assert!(out.status.success() || String::from_utf8_lossy(&out.stderr).contains("AlreadyExists"));
+    let ca = format!("--from-file=ca.crt={}", h.plane.admission_client_ca().display());
+    h.kubectl_ok(&["create", "secret", "generic", "webhook-client-ca", "-n", NAMESPACE, &ca]);
+    h.apply_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: prometheus, namespace: monitoring}\n");
+    let values = h.plane.dir.join("chart-test-values.yaml");
+    std::fs::write(
+        &values,
+        "baseDomain: studio.test\nwebhook: {clientCA: {secretName: webhook-client-ca}}\n\
+         metrics: {readers: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]}\n",
+    )
+    .expect("write values");
+    let values = values.display().to_string();
+    helm_ok(&h, &["install", RELEASE, CHART, "-n", NAMESPACE, "--create-namespace", "-f", &values]);
     let manifest = helm_ok(&h, &["get", "manifest", RELEASE, "-n", NAMESPACE]);
     let operator = ChartOperator::start(&h, &manifest, "chart-operator.log");
+
+    // /metrics answers Prometheus' token (the operator reviews it with the chart's RBAC) and
+    // nobody without one.
+    let prometheus = h.kubectl_ok(&["create", "token", "prometheus", "-n", "monitoring", "--duration=1h"]);
+    let scrape = support::http_get_with_token(h.metrics_port(), "/metrics", prometheus.trim()).unwrap_or_default();
+    assert_eq!(support::status_of(&scrape), 200, "Prometheus scrapes /metrics:\n{scrape}");
+    assert!(scrape.contains("atlantiplex_leader"), "{scrape}");
+    let anonymous = support::http_get(h.metrics_port(), "/metrics").unwrap_or_default();
+    assert_eq!(support::status_of(&anonymous), 401, "{anonymous}");
 
     // Tenants from examples/: each needs the chart's permissions to become Ready.
     for file in ["organization-acme.yaml", "organization-globex.yaml", "teams-globex.yaml"] {
@@ -254,6 +278,9 @@ fn held_for_a_reason((group, resource, verb): &Permission) -> bool {
         // kube's event recorder patches an event's series only when the same event repeats,
         // which some runs do and some do not.
         ("events.k8s.io", "events", "patch") => true,
+        // Namespaces are created create-only (that is how a slug is claimed); they are patched
+        // only when they change afterwards: new owners, drift, a release by a platform admin.
+        ("", "namespaces", "patch") => true,
         // Webhook certificate renewal, weeks before expiry.
         ("", "secrets", "update") => true,
         // Leader election: the Lease is created once and then updated; patch is not always used.

@@ -9,12 +9,13 @@ mod support;
 
 use fake_stripe::FakeStripe;
 use std::time::{Duration, Instant};
-use support::{OperatorProcess, cluster, http_get, org_yaml, wait_ready_on};
+use support::{OperatorProcess, cluster, http_get_with_token, org_yaml, wait_ready_on};
 
 const LEASE_SECONDS: u64 = 6;
 
-fn is_leader(metrics_port: u16) -> bool {
-    http_get(metrics_port, "/metrics").is_some_and(|m| m.lines().any(|l| l == "atlantiplex_leader 1"))
+fn is_leader(h: &support::Harness, metrics_port: u16) -> bool {
+    http_get_with_token(metrics_port, "/metrics", &h.metrics_token())
+        .is_some_and(|m| m.lines().any(|l| l == "atlantiplex_leader 1"))
 }
 
 fn replica(h: &support::Harness, user: &str, metrics_port: u16, stripe: &str) -> OperatorProcess {
@@ -50,10 +51,10 @@ async fn killing_the_leader_hands_over_and_a_paused_leader_stops_writing() {
     let (port_a, port_b, port_c) =
         (devcluster::free_port().unwrap(), devcluster::free_port().unwrap(), devcluster::free_port().unwrap());
     let a = replica(&h, "replica-a", port_a, &stripe);
-    until("replica a leads", Duration::from_secs(30), || is_leader(port_a));
+    until("replica a leads", Duration::from_secs(30), || is_leader(&h, port_a));
     let b = replica(&h, "replica-b", port_b, &stripe);
     std::thread::sleep(Duration::from_secs(2));
-    assert!(!is_leader(port_b), "only one leader");
+    assert!(!is_leader(&h, port_b), "only one leader");
 
     h.apply_ok(
         &(1..=3).map(|i| org_yaml(&format!("ha-{i}"), &format!("ha-{i}"), "")).collect::<Vec<_>>().join("---\n"),
@@ -79,7 +80,7 @@ async fn killing_the_leader_hands_over_and_a_paused_leader_stops_writing() {
 
     // Kill the leader: the follower takes over within the lease time, and provisions.
     a.kill();
-    let takeover = until("replica b takes over", Duration::from_secs(LEASE_SECONDS + 5), || is_leader(port_b));
+    let takeover = until("replica b takes over", Duration::from_secs(LEASE_SECONDS + 5), || is_leader(&h, port_b));
     eprintln!("takeover after {takeover:?} (lease {LEASE_SECONDS} s)");
     h.apply_ok(&org_yaml("ha-4", "ha-4", ""));
     h.wait_ready("organization", "ha-4");
@@ -98,7 +99,9 @@ async fn killing_the_leader_hands_over_and_a_paused_leader_stops_writing() {
     let mut c = replica(&h, "replica-c", port_c, &stripe);
     let mut b = b;
     let _ = std::process::Command::new("kill").args(["-STOP", &b.pid().to_string()]).status();
-    until("replica c takes over from the paused leader", Duration::from_secs(LEASE_SECONDS + 10), || is_leader(port_c));
+    until("replica c takes over from the paused leader", Duration::from_secs(LEASE_SECONDS + 10), || {
+        is_leader(&h, port_c)
+    });
     // Work for the old leader to find when it wakes up: a change it will see in its watches (every
     // free organization's quota follows). A Plan, because Plans are not sent to the webhook: the
     // paused process still holds its share of the webhook port, and the API server's HTTP/2

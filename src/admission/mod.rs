@@ -42,19 +42,31 @@ pub async fn start(
     audit: Option<crate::ledger::AuditLog>,
 ) -> anyhow::Result<()> {
     let operator_user = whoami(&client).await;
+    let client_verifier = match &settings.webhook_client_ca {
+        Some(path) => Some(server::client_verifier(path)?),
+        None => {
+            tracing::warn!(
+                "--webhook-client-ca is not set: the webhook answers any caller that reaches its port, as if the API \
+                 server had sent the review, and marks its audit records \"caller not verified\"; set it to the CA of \
+                 the API server's admission client certificate (docs/security.md)"
+            );
+            None
+        }
+    };
     let webhook = Arc::new(Webhook {
         context,
         policy,
         admins: facts::PlatformAdmins::new(&settings, operator_user.clone()),
         metrics,
         audit,
+        caller_verified: client_verifier.is_some(),
     });
     let names = certificate_names(&settings)?;
     let cert = load_certificate(&client, &settings, &names).await?;
     let resolver = Arc::new(server::CertResolver::new(&cert)?);
     let listener = listen_shared(settings.webhook_bind)
         .with_context(|| format!("cannot listen on --webhook-bind {}", settings.webhook_bind))?;
-    tokio::spawn(server::serve_tls(listener, resolver.clone(), router(webhook)));
+    tokio::spawn(server::serve_tls(listener, resolver.clone(), router(webhook), client_verifier));
     register(&client, &settings, &cert.ca_bundle_pem, operator_user.clone()).await?;
     tracing::info!(
         address = %settings.webhook_bind,
@@ -179,18 +191,47 @@ async fn whoami(client: &Client) -> Option<String> {
     }
 }
 
-/// Plain HTTP: /metrics for Prometheus, /healthz (the process serves), /readyz (caches filled,
-/// so the webhook decides), and `api` (the ledger's /api/v1/audit).
-pub async fn serve_metrics(
-    bind: std::net::SocketAddr,
-    metrics: Arc<Metrics>,
-    context: Arc<OnceLock<Arc<Context>>>,
-    api: axum::Router,
-) {
+/// The plain-HTTP server on `--metrics-bind`.
+pub struct MetricsServer {
+    pub bind: std::net::SocketAddr,
+    pub metrics: Arc<Metrics>,
+    pub context: Arc<OnceLock<Arc<Context>>>,
+    /// Routes anyone may call: the Stripe webhook (it checks Stripe's signature itself).
+    pub public: axum::Router,
+    /// Routes that need an authorized bearer token: the audit API and the log level.
+    pub protected: axum::Router,
+    pub authorizer: Arc<crate::http_auth::Authorizer>,
+    /// `--metrics-insecure`: /metrics without the check.
+    pub metrics_insecure: bool,
+}
+
+/// Serves /healthz and /readyz (the kubelet's probes, which carry no token) and `public` to
+/// anyone, and /metrics and `protected` to bearer tokens RBAC allows (see [`crate::http_auth`]).
+pub async fn serve_metrics(server: MetricsServer) {
+    let bind = server.bind;
+    let app = metrics_router(server);
+    match tokio::net::TcpListener::bind(bind).await {
+        Ok(listener) => {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(%err, "metrics server stopped");
+            }
+        }
+        Err(err) => tracing::error!(%err, %bind, "cannot listen on --metrics-bind"),
+    }
+}
+
+fn metrics_router(server: MetricsServer) -> axum::Router {
     use axum::http::StatusCode;
     use axum::routing::get;
-    let app = axum::Router::new()
-        .route("/metrics", get(move || async move { metrics.encode() }))
+    let MetricsServer { bind: _, metrics, context, public, protected, authorizer, metrics_insecure } = server;
+    let scrape = axum::Router::new().route("/metrics", get(move || async move { metrics.encode() }));
+    let (open, guarded) = if metrics_insecure {
+        tracing::warn!("--metrics-insecure: /metrics is served to anyone who reaches the metrics port");
+        (scrape, protected)
+    } else {
+        (axum::Router::new(), protected.merge(scrape))
+    };
+    axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
@@ -202,13 +243,58 @@ pub async fn serve_metrics(
                 }
             }),
         )
-        .merge(api);
-    match tokio::net::TcpListener::bind(bind).await {
-        Ok(listener) => {
-            if let Err(err) = axum::serve(listener, app).await {
-                tracing::error!(%err, "metrics server stopped");
-            }
+        .merge(public)
+        .merge(open)
+        .merge(crate::http_auth::protect(guarded, authorizer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt as _;
+
+    /// The routes as the binary mounts them; the client points nowhere, since a request
+    /// without a token is refused before any review is sent.
+    fn app(metrics_insecure: bool) -> axum::Router {
+        let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
+        let route = |path: &'static str| axum::Router::new().route(path, axum::routing::any(|| async { "reached" }));
+        metrics_router(MetricsServer {
+            bind: ([127, 0, 0, 1], 0).into(),
+            metrics: Arc::new(Metrics::new()),
+            context: Arc::new(OnceLock::new()),
+            public: route("/stripe/webhook"),
+            protected: route("/api/v1/audit").merge(route("/log-level")),
+            authorizer: Arc::new(crate::http_auth::Authorizer::new(client)),
+            metrics_insecure,
+        })
+    }
+
+    async fn status(app: &axum::Router, method: &str, path: &str) -> StatusCode {
+        let request = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        app.clone().oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn probes_and_the_stripe_webhook_are_open_and_the_rest_needs_a_token() {
+        let app = app(false);
+        assert_eq!(status(&app, "GET", "/healthz").await, StatusCode::OK);
+        assert_eq!(status(&app, "GET", "/readyz").await, StatusCode::SERVICE_UNAVAILABLE, "open, caches filling");
+        assert_eq!(status(&app, "POST", "/stripe/webhook").await, StatusCode::OK);
+        for (method, path) in
+            [("GET", "/metrics"), ("GET", "/api/v1/audit"), ("GET", "/log-level"), ("PUT", "/log-level")]
+        {
+            assert_eq!(status(&app, method, path).await, StatusCode::UNAUTHORIZED, "{method} {path}");
         }
-        Err(err) => tracing::error!(%err, %bind, "cannot listen on --metrics-bind"),
+        assert_eq!(status(&app, "GET", "/nothing").await, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn metrics_insecure_opens_metrics_alone() {
+        let app = app(true);
+        assert_eq!(status(&app, "GET", "/metrics").await, StatusCode::OK);
+        assert_eq!(status(&app, "GET", "/api/v1/audit").await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status(&app, "PUT", "/log-level").await, StatusCode::UNAUTHORIZED);
     }
 }

@@ -7,6 +7,7 @@ use crate::api::{Organization, Subscription, Team};
 use crate::controller::Context;
 use crate::metrics::{DecisionLabels, KindLabels, Metrics};
 use crate::tenancy::labels::{ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, TEAM_FINALIZER};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::DynamicObject;
@@ -27,6 +28,9 @@ pub struct Webhook {
     pub metrics: Arc<Metrics>,
     /// The ledger's audit log (None: decisions are only logged and counted).
     pub audit: Option<crate::ledger::AuditLog>,
+    /// Whether only the API server can reach `validate` (`--webhook-client-ca`); if not, audit
+    /// records say so, since a caller could have made up the requester.
+    pub caller_verified: bool,
 }
 
 impl Webhook {
@@ -154,6 +158,11 @@ impl Webhook {
                 let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
                 policy::tenant_ingress(policy, org.as_ref(), &req)
             }
+            ("", "Service") => {
+                let (old, new) = typed!(Service);
+                let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
+                policy::tenant_service(policy, &req)
+            }
             (_, kind) => {
                 let meta = |o: &Option<DynamicObject>| o.as_ref().map(|o| o.metadata.clone());
                 let (old, new): (Option<ObjectMeta>, Option<ObjectMeta>) =
@@ -208,8 +217,11 @@ impl Webhook {
             let result = if decision.allowed { AuditResult::Allowed } else { AuditResult::Denied };
             let actor = request.user_info.username.clone().unwrap_or_default();
             let action = format!("{:?}", request.operation).to_lowercase();
-            let record = AuditRecord::new(actor, organization, kind, object, action, result)
-                .with_reason(format!("{}: {}", decision.rule, decision.message));
+            let mut reason = format!("{}: {}", decision.rule, decision.message);
+            if !self.caller_verified {
+                reason.push_str(" (caller not verified: --webhook-client-ca is not set)");
+            }
+            let record = AuditRecord::new(actor, organization, kind, object, action, result).with_reason(reason);
             // Never blocks the request: the writer queues, batches, and spills to its journal.
             if let Err(err) = audit.record(record) {
                 tracing::warn!(error = %err, "audit record not accepted");

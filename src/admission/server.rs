@@ -1,5 +1,6 @@
 //! The webhook's HTTPS server: rustls with a certificate that can be swapped at runtime (on
-//! rotation) without dropping connections, hyper serving axum routes.
+//! rotation) without dropping connections, hyper serving axum routes. With a client CA, only
+//! callers holding a certificate it signed (the API server) complete the TLS handshake.
 
 use super::certs::ServingCert;
 use super::review::Webhook;
@@ -14,8 +15,10 @@ use kube::core::DynamicObject;
 use kube::core::admission::AdmissionReview;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -74,13 +77,42 @@ async fn mutate(
     Json(webhook.mutate(review))
 }
 
-/// Serves `app` over TLS on `listener` until the process ends.
-pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: Router) {
+/// Requires callers to present a client certificate chaining to the CA certificates in `path`
+/// (PEM): the CA of the API server's admission client certificate. A separate CA from the
+/// cluster's, which signs every user's client certificate.
+pub fn client_verifier(path: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let pem = std::fs::read(path).with_context(|| format!("reading --webhook-client-ca {}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.with_context(|| format!("--webhook-client-ca {} is not valid PEM", path.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("--webhook-client-ca {}: not a usable CA certificate", path.display()))?;
+    }
+    anyhow::ensure!(!roots.is_empty(), "--webhook-client-ca {} holds no certificate", path.display());
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::new(rustls::crypto::ring::default_provider()))
+        .build()
+        .with_context(|| format!("--webhook-client-ca {}", path.display()))
+}
+
+/// Serves `app` over TLS on `listener` until the process ends. With `client_verifier`, a
+/// connection without an accepted client certificate ends in the handshake: its request is
+/// never read, answered or recorded.
+pub async fn serve_tls(
+    listener: TcpListener,
+    resolver: Arc<CertResolver>,
+    app: Router,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+) {
+    let verified = client_verifier.is_some();
     let mut config =
         match rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
         {
-            Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
+            Ok(builder) => match client_verifier {
+                Some(verifier) => builder.with_client_cert_verifier(verifier).with_cert_resolver(resolver),
+                None => builder.with_no_client_auth().with_cert_resolver(resolver),
+            },
             Err(err) => {
                 tracing::error!(%err, "cannot configure TLS for the webhook");
                 return;
@@ -89,7 +121,7 @@ pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: 
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     loop {
-        let (tcp, _) = match listener.accept().await {
+        let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(err) => {
                 tracing::warn!(%err, "webhook accept failed");
@@ -102,6 +134,11 @@ pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: 
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(tls) => tls,
+                Err(err) if verified && is_client_certificate_error(&err) => {
+                    // Someone other than the API server: worth seeing, and nothing was read.
+                    tracing::warn!(%peer, %err, "webhook caller refused: no client certificate signed by --webhook-client-ca");
+                    return;
+                }
                 Err(err) => {
                     tracing::debug!(%err, "webhook TLS handshake failed");
                     return;
@@ -114,5 +151,41 @@ pub async fn serve_tls(listener: TcpListener, resolver: Arc<CertResolver>, app: 
                 tracing::debug!(%err, "webhook connection ended with an error");
             }
         });
+    }
+}
+
+fn is_client_certificate_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::NoCertificatesPresented | rustls::Error::InvalidCertificate(_))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, contents: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("atlantiplex-client-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_client_ca_must_be_a_readable_pem_certificate() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&key).unwrap();
+        assert!(client_verifier(&file("ca.crt", &ca.pem())).is_ok());
+        let err = |path: &Path| format!("{:#}", client_verifier(path).err().unwrap());
+        assert!(err(&file("empty.crt", "")).contains("holds no certificate"));
+        assert!(err(&file("key.pem", &key.serialize_pem())).contains("holds no certificate"), "a key is no CA");
+        assert!(err(Path::new("/nonexistent/ca.crt")).starts_with("reading --webhook-client-ca /nonexistent/ca.crt"));
+        if let Some(dir) = file("done", "").parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }

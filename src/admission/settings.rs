@@ -24,6 +24,12 @@ pub struct AdmissionSettings {
     /// instead of the operator's own CA.
     #[arg(long, env = "ATLANTIPLEX_WEBHOOK_CERT_DIR")]
     pub webhook_cert_dir: Option<PathBuf>,
+    /// Accept admission reviews only from callers with a client certificate signed by the CA in
+    /// this PEM file: the API server's, configured in its AdmissionConfiguration (see
+    /// docs/security.md). Without it, anyone who reaches the port can send a review, and each
+    /// audit record says its caller was not verified.
+    #[arg(long, env = "ATLANTIPLEX_WEBHOOK_CLIENT_CA")]
+    pub webhook_client_ca: Option<PathBuf>,
     /// Namespace of the operator (its webhook certificate Secret lives here).
     #[arg(long, env = "POD_NAMESPACE", default_value = "atlantiplex-system")]
     pub operator_namespace: String,
@@ -46,9 +52,14 @@ pub struct AdmissionSettings {
     /// Organizations on the default plan one user may create through sign-up.
     #[arg(long, env = "ATLANTIPLEX_SIGNUP_MAX_FREE_ORGANIZATIONS", default_value_t = 1)]
     pub signup_max_free_organizations: usize,
-    /// Address of the plain-HTTP server for /metrics, /healthz and /readyz.
+    /// Address of the plain-HTTP server for /metrics, /healthz, /readyz, /api/v1/audit,
+    /// /log-level and the Stripe webhook.
     #[arg(long, env = "ATLANTIPLEX_METRICS_BIND", default_value = "0.0.0.0:8080")]
     pub metrics_bind: SocketAddr,
+    /// Serve /metrics to anyone. By default it needs a bearer token whose user RBAC allows
+    /// `get` on the non-resource URL /metrics (the audit API and /log-level always do).
+    #[arg(long, env = "ATLANTIPLEX_METRICS_INSECURE")]
+    pub metrics_insecure: bool,
 }
 
 impl Default for AdmissionSettings {
@@ -58,12 +69,14 @@ impl Default for AdmissionSettings {
             webhook_service: "atlantiplex-system/atlantiplex-operator-webhook".into(),
             webhook_url: None,
             webhook_cert_dir: None,
+            webhook_client_ca: None,
             operator_namespace: "atlantiplex-system".into(),
             platform_admin_groups: vec!["system:masters".into()],
             platform_admin_users: Vec::new(),
             signup: false,
             signup_max_free_organizations: 1,
             metrics_bind: ([0, 0, 0, 0], 8080).into(),
+            metrics_insecure: false,
         }
     }
 }

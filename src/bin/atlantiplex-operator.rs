@@ -221,6 +221,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         default_plan: args.settings.default_plan.clone(),
         signup: args.admission.signup,
         signup_max_free_organizations: args.admission.signup_max_free_organizations,
+        allowed_external_names: args.settings.allowed_external_names.clone(),
     };
     tokio::spawn(watch_audit(audit.clone(), metrics.clone()));
     let namespace = args.admission.operator_namespace.clone();
@@ -231,11 +232,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(reason) = billing_handle.disabled_reason() {
         tracing::info!(%reason, "billing disabled");
     }
-    // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS).
-    let api = ledger::http::router(ledger.clone())
-        .merge(billing::webhook::router(billing_handle.clone(), context.clone()))
-        .merge(atlantiplex_operator::log_level::router(log_level));
-    tokio::spawn(admission::serve_metrics(args.admission.metrics_bind, metrics.clone(), context.clone(), api));
+    // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS) and stays
+    // public: Stripe signs its calls. The audit API and the log level need an RBAC-allowed token.
+    tokio::spawn(admission::serve_metrics(admission::MetricsServer {
+        bind: args.admission.metrics_bind,
+        metrics: metrics.clone(),
+        context: context.clone(),
+        public: billing::webhook::router(billing_handle.clone(), context.clone()),
+        protected: ledger::http::router(ledger.clone()).merge(atlantiplex_operator::log_level::router(log_level)),
+        authorizer: Arc::new(atlantiplex_operator::http_auth::Authorizer::new(client.clone())),
+        metrics_insecure: args.admission.metrics_insecure,
+    }));
     admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
         .await
         .context("starting the admission webhook")?;

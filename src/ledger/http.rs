@@ -1,5 +1,6 @@
 //! `GET /api/v1/audit`: audit queries as JSON, for dashboards. The operator's HTTP server mounts
-//! [`router`]; authentication is that server's concern.
+//! [`router`] behind its bearer-token check (`get` on the non-resource URL /api/v1/audit, see
+//! `crate::http_auth`): the records name every tenant's users and actions.
 //!
 //! Query parameters: `org`, `since` and `until` (a duration back from now such as `24h`, or RFC 3339),
 //! `actor`, `limit` (at most 10,000). Answers `{"records": [...], "count": N}`, newest first; 400 with

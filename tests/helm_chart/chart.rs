@@ -111,6 +111,12 @@ impl ChartOperator {
             if overridden.contains(&flag) {
                 continue;
             }
+            if flag == "--webhook-client-ca" {
+                // The CA file is the mounted Secret in a pod; here, the plane's file it was made from.
+                assert!(arg.starts_with("--webhook-client-ca=/etc/atlantiplex/webhook-client-ca/"), "{arg}");
+                args.push(format!("--webhook-client-ca={}", h.plane.admission_client_ca().display()));
+                continue;
+            }
             if UPCOMING_FLAGS.contains(&flag) && !known.contains(flag) {
                 eprintln!("not passing {arg}: this operator binary has no {flag} yet");
                 continue;

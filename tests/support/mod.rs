@@ -54,8 +54,17 @@ impl Harness {
     }
 
     /// The operator under its own user name (so the audit log tells replicas apart) with its
-    /// own metrics port; every replica shares the webhook port (SO_REUSEPORT).
+    /// own metrics port; every replica shares the webhook port (SO_REUSEPORT). It answers only
+    /// the API server (its admission client certificate), as a deployment should.
     pub fn operator_command_as(&self, user: &str, metrics_port: u16) -> Command {
+        let mut cmd = self.operator_command_without_client_ca(user, metrics_port);
+        cmd.arg("--webhook-client-ca").arg(self.plane.admission_client_ca());
+        cmd
+    }
+
+    /// Like [`Harness::operator_command_as`], without `--webhook-client-ca`: the webhook
+    /// answers anyone who reaches its port.
+    pub fn operator_command_without_client_ca(&self, user: &str, metrics_port: u16) -> Command {
         let kubeconfig = self.plane.mint_kubeconfig(user, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
         cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
@@ -314,12 +323,67 @@ pub fn assert_denied_by(stderr: &str, rule: &str, words: &str) {
 
 /// GET `path` on a local operator's metrics port; None while it does not answer.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
+    http_request(port, "GET", path, None, "")
+}
+
+/// GET `path` with `Authorization: Bearer <token>` (/metrics, /api/v1/audit, /log-level need one).
+pub fn http_get_with_token(port: u16, path: &str, token: &str) -> Option<String> {
+    http_request(port, "GET", path, Some(token), "")
+}
+
+/// One HTTP/1.1 request to a local operator's metrics port: the whole reply (status line,
+/// headers, body), or None while it does not answer.
+pub fn http_request(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply).ok()?;
     Some(reply)
+}
+
+/// The status code of a raw HTTP reply (0 when there is none).
+pub fn status_of(reply: &str) -> u16 {
+    reply.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
+}
+
+/// The body of a raw HTTP reply (after the blank line; axum's replies here are not chunked).
+pub fn body_of(reply: &str) -> &str {
+    reply.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default()
+}
+
+impl Harness {
+    /// A token (TokenRequest, `kubectl create token`) of the ServiceAccount `default/<name>`,
+    /// bound by a ClusterRole of the same name to `rules` (YAML flow mappings, e.g.
+    /// `{nonResourceURLs: [/metrics], verbs: [get]}`); no rules: a valid token RBAC allows
+    /// nothing. Idempotent (apply), so tests may share a name.
+    pub fn service_account_token(&self, name: &str, rules: &[&str]) -> String {
+        let mut yaml =
+            format!("apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: default}}\n");
+        if !rules.is_empty() {
+            let rules: String = rules.iter().map(|rule| format!("  - {rule}\n")).collect();
+            yaml.push_str(&format!(
+                "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}}}\nrules:\n{rules}\
+                 ---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: {name}}}\n\
+                 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {name}}}\n\
+                 subjects: [{{kind: ServiceAccount, name: {name}, namespace: default}}]\n"
+            ));
+        }
+        self.apply_ok(&yaml);
+        self.kubectl_ok(&["create", "token", name, "-n", "default", "--duration=1h"]).trim().to_string()
+    }
+
+    /// A token allowed to GET /metrics, as Prometheus' would be (the chart's metrics-reader role).
+    pub fn metrics_token(&self) -> String {
+        static TOKEN: OnceLock<String> = OnceLock::new();
+        let rule = "{nonResourceURLs: [/metrics], verbs: [get]}";
+        TOKEN.get_or_init(|| self.service_account_token("atlantiplex-test-metrics-reader", &[rule])).clone()
+    }
 }
 
 /// Waits until /readyz on `port` answers 200.

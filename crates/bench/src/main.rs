@@ -151,6 +151,8 @@ impl Operator {
             .arg(args.concurrency.to_string())
             .args(["--webhook-bind", &format!("127.0.0.1:{}", webhook_port())])
             .args(["--webhook-url", &format!("https://127.0.0.1:{}", webhook_port())])
+            .arg("--webhook-client-ca")
+            .arg(plane.admission_client_ca())
             .args(["--metrics-bind", "127.0.0.1:0"])
             .stdout(file.try_clone()?)
             .stderr(file)

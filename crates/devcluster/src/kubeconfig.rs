@@ -32,3 +32,21 @@ pub fn write(path: &Path, server: &str, ca_pem: &str, user: &str, client: &CertP
     });
     write_private(path, &serde_json::to_string_pretty(&config)?)
 }
+
+/// The kubeconfig an AdmissionConfiguration names: which client certificate the apiserver
+/// presents to webhooks. The user `*` is the resolver's default for any webhook host
+/// (k8s.io/apiserver pkg/util/webhook/authentication.go); no cluster or context is read.
+pub fn write_webhook_client(path: &Path, client: &CertPair) -> Result<()> {
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "users": [{
+            "name": "*",
+            "user": {
+                "client-certificate-data": STANDARD.encode(&client.cert_pem),
+                "client-key-data": STANDARD.encode(&client.key_pem),
+            },
+        }],
+    });
+    write_private(path, &serde_json::to_string_pretty(&config)?)
+}

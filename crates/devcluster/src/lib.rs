@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 const SERVICE_CIDR: &str = "10.96.0.0/24";
 const START_TIMEOUT: Duration = Duration::from_secs(90);
 const START_ATTEMPTS: usize = 3;
+/// In `<dir>/pki`: the CA of the apiserver's admission client certificate, and that certificate.
+const ADMISSION_CLIENT_CA: &str = "admission-client-ca.crt";
+const ADMISSION_CLIENT_CERT: &str = "admission-client.crt";
+const ADMISSION_CLIENT_KEY: &str = "admission-client.key";
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -126,6 +130,19 @@ impl ControlPlaneInfo {
         self.dir.join("pki")
     }
 
+    /// The CA (PEM) that signed the client certificate the apiserver presents to admission
+    /// webhooks: what a webhook trusts to know a review came from the apiserver
+    /// (`--webhook-client-ca`). Not the cluster CA, which signs every user's certificate.
+    pub fn admission_client_ca(&self) -> PathBuf {
+        self.pki_dir().join(ADMISSION_CLIENT_CA)
+    }
+
+    /// The apiserver's admission client certificate and key (PEM files), for a client that
+    /// must call a webhook as the apiserver does (the admission benchmark).
+    pub fn admission_client_cert(&self) -> (PathBuf, PathBuf) {
+        (self.pki_dir().join(ADMISSION_CLIENT_CERT), self.pki_dir().join(ADMISSION_CLIENT_KEY))
+    }
+
     /// A new admin client. Create one per test: a client is bound to the tokio runtime it
     /// first runs on, and every `#[tokio::test]` has its own runtime.
     pub async fn client(&self) -> Result<kube::Client> {
@@ -169,6 +186,9 @@ pub struct ControlPlane {
     info: ControlPlaneInfo,
     procs: Vec<Proc>,
     keep: bool,
+    /// How kube-apiserver was started, to start it again (`restart_apiserver`).
+    apiserver_args: Vec<std::ffi::OsString>,
+    lifetime: Lifetime,
 }
 
 impl std::ops::Deref for ControlPlane {
@@ -234,6 +254,14 @@ impl ControlPlane {
         let sa = pki::service_account_keys()?;
         write_private(&pki_dir.join("sa.pub"), &sa.cert_pem)?;
         write_private(&pki_dir.join("sa.key"), &sa.key_pem)?;
+        // The apiserver's identity towards admission webhooks, from a CA of its own: a webhook
+        // trusting the cluster CA would take any user's client certificate for the apiserver.
+        let admission_ca = Ca::generate_named("atlantiplex-devcluster-admission-client-ca")?;
+        write_private(&pki_dir.join(ADMISSION_CLIENT_CA), &admission_ca.pair.cert_pem)?;
+        let admission_client = admission_ca.client("kube-apiserver-admission", &[])?;
+        write_private(&pki_dir.join(ADMISSION_CLIENT_CERT), &admission_client.cert_pem)?;
+        write_private(&pki_dir.join(ADMISSION_CLIENT_KEY), &admission_client.key_pem)?;
+        let admission_config = write_admission_config(&opts.dir, &admission_client)?;
         let admin = ca.client("atlantiplex-admin", &["system:masters"])?;
         let kubeconfig_path = opts.dir.join("kubeconfig");
         kubeconfig::write(&kubeconfig_path, &server, &ca.pair.cert_pem, "atlantiplex-admin", &admin)?;
@@ -247,6 +275,8 @@ impl ControlPlane {
             },
             procs: Vec::new(),
             keep: opts.keep,
+            apiserver_args: Vec::new(),
+            lifetime: opts.lifetime,
         };
 
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -291,6 +321,7 @@ impl ControlPlane {
             "--allow-privileged=true",
             "--profiling=false",
             &format!("--cert-dir={}", pki_dir.join("generated").display()),
+            &format!("--admission-control-config-file={}", admission_config.display()),
         ]);
         if opts.audit {
             let policy = opts.dir.join("audit-policy.yaml");
@@ -304,6 +335,7 @@ impl ControlPlane {
                 "--audit-log-mode=blocking".to_string(),
             ]);
         }
+        plane.apiserver_args = apiserver.get_args().map(|a| a.to_owned()).collect();
         plane.procs.push(Proc::spawn("kube-apiserver", apiserver, &log_dir, opts.lifetime)?);
         plane
             .wait_for("kube-apiserver /readyz", |kubeconfig| async move {
@@ -345,6 +377,32 @@ impl ControlPlane {
         Ok(plane)
     }
 
+    /// Stops kube-apiserver, keeps it down for `down`, and starts it again on the same port and
+    /// etcd. Clients' watches break, and resuming them asks the new server for a resourceVersion
+    /// its fresh watch cache does not hold (410 Gone, "too old resource version"): the expiry a
+    /// long-running cluster produces now and then, on demand.
+    pub async fn restart_apiserver(&mut self, down: Duration) -> Result<()> {
+        let index = self
+            .procs
+            .iter()
+            .position(|p| p.name.starts_with("kube-apiserver"))
+            .context("kube-apiserver is not running")?;
+        self.procs[index].kill();
+        tokio::time::sleep(down).await;
+        let mut apiserver = Command::new(self.info.tools_bin.join("kube-apiserver"));
+        apiserver.args(&self.apiserver_args);
+        let log_dir = self.info.dir.join("logs");
+        self.procs[index] = Proc::spawn("kube-apiserver-restarted", apiserver, &log_dir, self.lifetime)?;
+        self.wait_for("kube-apiserver /readyz after its restart", |kubeconfig| async move {
+            let Ok(client) = client_from(&kubeconfig).await else {
+                return Ok(false);
+            };
+            let request = http::Request::get("/readyz").body(Vec::new())?;
+            Ok(client.request_text(request).await.is_ok_and(|body| body.trim() == "ok"))
+        })
+        .await
+    }
+
     /// Polls `ready` until it is true, failing early when any process has exited.
     async fn wait_for<F, Fut>(&mut self, what: &str, ready: F) -> Result<()>
     where
@@ -378,6 +436,31 @@ impl Drop for ControlPlane {
             let _ = std::fs::remove_dir_all(&self.info.dir);
         }
     }
+}
+
+/// Writes the AdmissionConfiguration that makes the apiserver present `client` to every
+/// validating and mutating webhook, and returns its path (`--admission-control-config-file`).
+fn write_admission_config(dir: &Path, client: &pki::CertPair) -> Result<PathBuf> {
+    let kubeconfig = dir.join("admission-kubeconfig");
+    kubeconfig::write_webhook_client(&kubeconfig, client)?;
+    let webhook = |plugin: &str| {
+        serde_json::json!({
+            "name": plugin,
+            "configuration": {
+                "apiVersion": "apiserver.config.k8s.io/v1",
+                "kind": "WebhookAdmissionConfiguration",
+                "kubeConfigFile": kubeconfig,
+            },
+        })
+    };
+    let config = serde_json::json!({
+        "apiVersion": "apiserver.config.k8s.io/v1",
+        "kind": "AdmissionConfiguration",
+        "plugins": [webhook("ValidatingAdmissionWebhook"), webhook("MutatingAdmissionWebhook")],
+    });
+    let path = dir.join("admission-config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
+    Ok(path)
 }
 
 /// Polls `check` until it returns true; panics (failing the test) after 60 s. For tests that

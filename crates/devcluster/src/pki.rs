@@ -1,5 +1,6 @@
-//! Per-run PKI for the control plane: one CA, the apiserver's serving certificate, client
-//! certificates (admin, controller-manager, any user), and the service-account signing key.
+//! Per-run PKI for the control plane: the cluster CA, the apiserver's serving certificate, client
+//! certificates (admin, controller-manager, any user), the service-account signing key, and a
+//! second CA for the apiserver's own client certificate towards admission webhooks.
 
 use anyhow::{Context, Result};
 use rcgen::{
@@ -22,11 +23,17 @@ pub struct Ca {
 }
 
 impl Ca {
+    /// The cluster CA.
     pub fn generate() -> Result<Self> {
+        Self::generate_named("atlantiplex-devcluster-ca")
+    }
+
+    /// A CA with its own name, e.g. for the admission client certificate.
+    pub fn generate_named(common_name: &str) -> Result<Self> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name = dn("atlantiplex-devcluster-ca", &[]);
+        params.distinguished_name = dn(common_name, &[]);
         params.key_usages =
             vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let cert = params.self_signed(&key)?;

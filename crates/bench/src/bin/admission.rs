@@ -28,6 +28,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher;
 use kube::{Api, Resource};
+use rustls::pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -158,10 +159,12 @@ fn in_process(n: usize) -> anyhow::Result<Value> {
             default_plan: "free".into(),
             signup: false,
             signup_max_free_organizations: 1,
+            allowed_external_names: Vec::new(),
         },
         admins: PlatformAdmins::new(&AdmissionSettings::default(), None),
         metrics: Arc::new(Metrics::new()),
         audit: None,
+        caller_verified: true,
     };
     let reviews: Vec<Value> = (0..n.min(200)).map(member_update_review).collect::<anyhow::Result<_>>()?;
     let parsed: Vec<AdmissionReview<DynamicObject>> =
@@ -218,6 +221,8 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
         .args(["run", "--log", "warn", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--webhook-bind", &format!("127.0.0.1:{port}"), "--webhook-url", &format!("https://127.0.0.1:{port}")])
+        .arg("--webhook-client-ca")
+        .arg(plane.admission_client_ca())
         .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -254,10 +259,14 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
         for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&ca.0) {
             roots.add(cert?)?;
         }
+        // The API server's admission client certificate: the operator answers nobody else.
+        let (cert, key) = plane.admission_client_cert();
+        let chain = rustls::pki_types::CertificateDer::pem_file_iter(&cert)?.collect::<Result<Vec<_>, _>>()?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&key)?;
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_client_auth_cert(chain, key)?;
         // HTTP/2 over one connection, as kube-apiserver calls webhooks (Go negotiates h2 by ALPN).
         // TCP_NODELAY as Go sets it on every connection: small frames must not wait for Nagle.
         let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();

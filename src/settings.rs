@@ -34,6 +34,11 @@ pub struct Settings {
     /// Plan of an Organization without a Subscription.
     #[arg(long, env = "ATLANTIPLEX_DEFAULT_PLAN", default_value = "free")]
     pub default_plan: String,
+    /// External DNS names tenants may point an ExternalName Service at: exact names, or
+    /// `*.example.com` for names under a domain (comma-separated or repeated). Default: none.
+    /// Cluster-internal names and IP addresses are refused whatever this says.
+    #[arg(long = "allowed-external-name", env = "ATLANTIPLEX_ALLOWED_EXTERNAL_NAMES", value_delimiter = ',')]
+    pub allowed_external_names: Vec<String>,
 }
 
 impl Default for Settings {
@@ -48,6 +53,7 @@ impl Default for Settings {
             cluster_issuer: None,
             default_plan: "free".into(),
             max_team_depth: 5,
+            allowed_external_names: Vec::new(),
         }
     }
 }

@@ -102,9 +102,23 @@ async fn plan_limits_slugs_and_hosts_hold_for_everyone() {
     assert_denied_by(
         &err,
         "plan-users",
-        "plan free allows 5 users and this would make 6: remove 1 owners or members, or upgrade the plan",
+        "plan free allows 5 users and this would make 6 (owners, members and team members, each distinct subject once): remove 1 of them, or upgrade the plan",
     );
-    h.apply_ok(&team_yaml("wh-tiny.one", "wh-tiny", None, "[]"));
+    // Team members are users too: a team cannot bring in people past the plan's limit.
+    let err = h.apply_err(&team_yaml(
+        "wh-tiny.side-door",
+        "wh-tiny",
+        None,
+        "[{ kind: User, name: x1, role: Member }, { kind: User, name: x2, role: Member }]",
+    ));
+    assert_denied_by(&err, "plan-users", "plan free allows 5 users and this would make 7");
+    // Someone who already has a role adds no user.
+    h.apply_ok(&team_yaml("wh-tiny.one", "wh-tiny", None, "[{ kind: User, name: tiny-u2, role: Member }]"));
+    h.wait_ready("team", "wh-tiny.one");
+    support::eventually("status counts distinct users", || async {
+        h.jsonpath(&["organization", "wh-tiny"], "{.status.usage.users}") == "5/5"
+    })
+    .await;
     h.apply_ok(&team_yaml("wh-tiny.two", "wh-tiny", None, "[]"));
     // The webhook counts from its caches, which trail a write by milliseconds (two creates inside
     // that window both pass, and the controller's limit check, oldest first, is the backstop).
@@ -184,6 +198,50 @@ async fn tenant_namespaces_keep_the_operators_objects_and_only_their_own_hosts()
         "ingress-host",
         "host wh-acme.atlantiplex.local is not one of organization wh-ns's hosts",
     );
+
+    // Nothing a tenant's Ingress or Service carries may reach past its boundary.
+    let aliased = ingress("alias", "alias.wh-ns.atlantiplex.local").replace(
+        "metadata: {name: alias, namespace: org-wh-ns}",
+        "metadata: {name: alias, namespace: org-wh-ns, annotations: {nginx.ingress.kubernetes.io/server-alias: '*.atlantiplex.local'}}",
+    );
+    assert_denied_by(
+        &stderr(&owner.create(&aliased)),
+        "ingress-annotation",
+        "annotation nginx.ingress.kubernetes.io/server-alias is not allowed on a tenant's Ingress",
+    );
+    let snippet =
+        aliased.replace("server-alias: '*.atlantiplex.local'", "configuration-snippet: 'proxy_pass http://x;'");
+    assert_denied_by(&stderr(&owner.create(&snippet)), "ingress-annotation", "configuration-snippet");
+    let tuned = aliased.replace("server-alias: '*.atlantiplex.local'", "proxy-body-size: 8m");
+    let out = owner.create(&tuned);
+    assert!(out.status.success(), "an allowed annotation: {}", stderr(&out));
+    let service = |name: &str, spec: &str| {
+        format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {spec}\n")
+    };
+    assert_denied_by(
+        &stderr(
+            &owner
+                .create(&service("proxy", "{type: ExternalName, externalName: studio.org-wh-acme.svc.cluster.local}")),
+        ),
+        "external-name",
+        "names a cluster-internal service or an address",
+    );
+    assert_denied_by(
+        &stderr(&owner.create(&service("out", "{type: ExternalName, externalName: api.partner.example}"))),
+        "external-name",
+        "is not an allowed external name (the platform allows none)",
+    );
+    assert_denied_by(
+        &stderr(&owner.create(&service("mitm", "{externalIPs: [10.96.0.1], ports: [{port: 443}]}"))),
+        "service-external-ips",
+        "captures traffic to those addresses",
+    );
+    let out = owner.create(&service("web", "{selector: {app: web}, ports: [{port: 80}]}"));
+    assert!(out.status.success(), "a plain Service: {}", stderr(&out));
+    // Hand-written endpoints would do what ExternalName does: Kubernetes' admin role grants none.
+    for resource in ["endpoints", "endpointslices.discovery.k8s.io"] {
+        assert!(!h.can_i("wh-ns-owner", "create", resource, ns), "an owner cannot write {resource}");
+    }
 
     // Namespaces stay with their organization.
     let err = h.kubectl(&["label", "namespace", ns, "atlantiplex.io/organization=wh-acme", "--overwrite"]);

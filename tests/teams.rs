@@ -266,3 +266,62 @@ async fn deleting_an_organization_takes_its_teams_per_its_policy() {
         h.kubectl_ok(&["get", "teams", "-o", "name"]).lines().all(|l| !l.contains("gone.") && !l.contains("stays."))
     );
 }
+
+#[tokio::test]
+async fn teams_outside_the_tree_hold_no_quota_and_cycles_are_refused() {
+    let h = cluster_with_operator();
+    h.apply_ok(&subscription("chain", "professional"));
+    h.apply_ok(&org_yaml("chain", "chain", ""));
+    h.wait_ready("organization", "chain");
+    // A chain five deep (the default maximum), the deepest holding a large share.
+    let chain = [
+        ("t1", None, 10),
+        ("t2", Some("t1"), 10),
+        ("t3", Some("t2"), 10),
+        ("t4", Some("t3"), 10),
+        ("t5", Some("t4"), 40),
+    ];
+    let docs: Vec<String> =
+        chain.iter().map(|(t, p, share)| team_yaml("chain", t, *p, &format!("  quotaShare: {share}\n"))).collect();
+    h.apply_ok(&docs.join("---\n"));
+    h.apply_ok(&team_yaml("chain", "top", None, ""));
+    for (t, _, _) in chain {
+        h.wait_ready("team", &format!("chain.{t}"));
+    }
+    wait_budget(&h, "chain", (200, 7)).await;
+
+    // A cycle is refused outright, for platform admins too.
+    let err = h.apply_err(&team_yaml("chain", "t1", Some("t5"), "  quotaShare: 10\n"));
+    assert!(err.contains("[team-cycle]") && err.contains("chain.t1 -> chain.t5"), "{err}");
+
+    // Moving the chain under another team pushes t5 past the maximum depth: it leaves the tree,
+    // and its quota drops to zero before the home namespace grows back.
+    h.kubectl_ok(&["patch", "team", "chain.t1", "--type=merge", "-p", r#"{"spec":{"parent":"chain.top"}}"#]);
+    eventually("t5 out of the tree", || async { ready_reason(&h, "team", "chain.t5") == "DepthExceeded" }).await;
+    eventually("its quota at zero", || async {
+        h.jsonpath(&["resourcequota", "atlantiplex-quota", "-n", "chain--t5"], "{.spec.hard.pods}") == "0"
+    })
+    .await;
+    for _ in 0..20 {
+        let (pods, _) = pods_budget(&h, "chain");
+        assert!(pods <= 200, "the namespaces together hold {pods} pods against the plan's 200");
+    }
+    wait_budget(&h, "chain", (200, 7)).await;
+}
+
+/// Waits until the organization's quotas hold `wanted` (pods in total, quotas); fails showing
+/// every quota as last seen.
+async fn wait_budget(h: &Harness, org: &str, wanted: (i64, usize)) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pods_budget(h, org) != wanted {
+        if std::time::Instant::now() > deadline {
+            let quotas = h.kubectl_ok(&[
+                "get", "resourcequota", "-A", "-l", &format!("atlantiplex.io/organization-object={org}"),
+                "-o", "custom-columns=NS:.metadata.namespace,PODS:.spec.hard.pods,SHARE:.metadata.annotations.atlantiplex\\.io/quota-share-ppm",
+            ]);
+            let teams = h.kubectl_ok(&["get", "teams", "-o", "wide"]);
+            panic!("{org}'s quotas never reached {wanted:?}:\n{quotas}\n{teams}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}

@@ -6,6 +6,8 @@ use super::settings::AdmissionSettings;
 use crate::api::{Organization, Plan, Subscription, Team};
 use crate::controller::Context;
 use k8s_openapi::api::rbac::v1::Subject;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 
 pub struct CacheFacts<'a>(pub &'a Context);
 
@@ -32,6 +34,10 @@ impl Facts for CacheFacts<'_> {
 
     fn plan(&self, name: &str) -> Option<Plan> {
         self.0.plan(name)
+    }
+
+    fn namespace(&self, name: &str) -> Option<ObjectMeta> {
+        self.0.namespaces.get(&ObjectRef::new(name)).map(|m| m.metadata.clone())
     }
 }
 

@@ -139,6 +139,13 @@ pub fn validating(client: &WebhookClientConfig, operator: Option<&str>) -> Valid
                 tenant_namespaces(),
                 exists(MANAGED),
             ),
+            // Every Service in a tenant namespace: no ExternalName or externalIPs past the tenant.
+            hook(
+                "tenant-services.atlantiplex.io",
+                vec![rule("", &["services"], &["CREATE", "UPDATE"])],
+                tenant_namespaces(),
+                everything(),
+            ),
             // Every Ingress in a tenant namespace: the tenant's own hosts only.
             hook(
                 "tenant-ingresses.atlantiplex.io",

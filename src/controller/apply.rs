@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::tenancy::labels::FIELD_MANAGER;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +43,25 @@ where
     obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), digest);
     apply(api, &obj).await?;
     Ok(true)
+}
+
+/// Creates `obj` only if nothing of its name exists: the API server decides atomically, so of
+/// two reconciles racing for one name (two Organizations with one slug) exactly one creates it.
+/// Stamped like [`apply_if_changed`] so the next reconcile sees it current. Returns false when
+/// the object already existed (409): the caller reads who holds it.
+pub async fn create_owned<K>(api: &Api<K>, obj: &K) -> Result<bool>
+where
+    K: Resource + Serialize + DeserializeOwned + Clone + Debug,
+{
+    let mut obj = obj.clone();
+    let digest = digest(&obj)?;
+    obj.meta_mut().annotations.get_or_insert_with(Default::default).insert(APPLIED_HASH.into(), digest);
+    let params = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+    match api.create(&params, &obj).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(false),
+        Err(err) => Err(err.into()),
+    }
 }
 
 fn up_to_date(meta: &ObjectMeta, digest: &str) -> bool {

@@ -2,6 +2,7 @@
 //! affected Organization, bounded concurrency, graceful shutdown.
 
 pub(crate) mod apply;
+mod caches;
 mod conditions;
 mod context;
 mod lifecycle;
@@ -18,8 +19,9 @@ use crate::error::Error;
 use crate::leader::Leadership;
 use crate::metrics::{ErrorLabels, KindLabels, Metrics, ReconcileLabels};
 use crate::settings::Settings;
-use crate::tenancy::labels::{MANAGED, ORGANIZATION_OBJECT, PREFIX, TEAM_OBJECT, managed_selector};
+use crate::tenancy::labels::{ORGANIZATION_OBJECT, TEAM_OBJECT, managed_selector};
 use crate::tenancy::teams;
+use caches::spawn_cache;
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Service};
@@ -30,7 +32,7 @@ use kube::core::{DeserializeGuard, PartialObjectMeta};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -308,9 +310,7 @@ where
         managed.clone(),
         writer,
         move |obj: &PartialObjectMeta<K>, change, _: &Store<_>| {
-            // The echo of our own apply needs no reconcile (the one that wrote it is current); a
-            // deletion or a change by someone else is drift to repair.
-            if change == Change::Applied && !apply::changed_by_others(&obj.metadata) {
+            if !caches::is_drift(obj, change) {
                 return;
             }
             let labels = obj.labels();
@@ -321,66 +321,6 @@ where
         },
     );
     store
-}
-
-/// What happened to a cached object.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Change {
-    Applied,
-    Deleted,
-}
-
-/// A cache kept current by its own watch, on its own task, for as long as the process runs.
-/// `on_change` runs for every object added, changed or deleted after the initial list, once
-/// the cache has it (the initial list needs no triggers: controllers reconcile everything at
-/// start).
-fn spawn_cache<K>(
-    api: Api<K>,
-    config: watcher::Config,
-    writer: reflector::store::Writer<K>,
-    on_change: impl Fn(&K, Change, &Store<K>) + Send + 'static,
-) where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let store = writer.as_reader();
-    let slim = watcher(api, config).modify(slim);
-    let stream = reflector::reflector(writer, slim).default_backoff();
-    tokio::spawn(stream.for_each(move |event| {
-        match event {
-            Ok(watcher::Event::Apply(obj)) => on_change(&obj, Change::Applied, &store),
-            Ok(watcher::Event::Delete(obj)) => on_change(&obj, Change::Deleted, &store),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(kind = %K::kind(&()), error = %err, "cache watch failed; retrying"),
-        }
-        std::future::ready(())
-    }));
-}
-
-/// What the caches keep of an object: managedFields are most of its metadata, and only the managed
-/// objects' drift check needs them, as who wrote when (not which fields) — at 1,000 tenants the
-/// caches hold some 30,000 objects, so every field dropped here counts.
-fn slim<K: Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    let managed = meta.labels.as_ref().is_some_and(|l| l.contains_key(MANAGED));
-    if !managed {
-        meta.managed_fields = None;
-        return;
-    }
-    for entry in meta.managed_fields.iter_mut().flatten() {
-        entry.fields_v1 = None;
-        entry.fields_type = None;
-        entry.api_version = None;
-        entry.operation = None;
-    }
-    // Managed objects are cached as metadata for applies, drift and triggers: these are never read.
-    meta.uid = None;
-    meta.generation = None;
-    meta.creation_timestamp = None;
-    meta.owner_references = None;
-    meta.finalizers = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|key, _| key.starts_with(PREFIX));
-    }
 }
 
 /// The descendants of a changed team, from the cache.

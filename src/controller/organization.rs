@@ -1,12 +1,13 @@
 //! The Organization reconciler: dereference (plan, subscription) → validate (slug, plan) →
 //! build (pure, `tenancy`) → apply (server-side) → status and events on transitions.
 
-use super::apply::{apply_if_changed, apply_status, delete_if_exists};
+use super::apply::{apply_if_changed, apply_status, create_owned, delete_if_exists};
 use super::conditions;
 use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::api::{Subscription, Team};
 use crate::error::{Error, Result};
+use crate::tenancy::claim::{self, Claim, Claimant, Refusal};
 use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::labels::{
     ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, QUOTA_NAME, QUOTA_SHARE_ANNOTATION, TEAM_OBJECT, home_namespace,
@@ -20,7 +21,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -55,15 +56,13 @@ struct Outcome {
 
 async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     let generation = org.metadata.generation;
-    if let Some(holder) = slug_holder(org, ctx) {
-        let message = format!(
-            "spec.slug {:?} is already used by Organization {holder}: choose another slug (slugs are unique and immutable)",
-            org.spec.slug
-        );
-        let ready = conditions::new(CONDITION_READY, false, "SlugConflict", message, generation);
-        let outcome = Outcome { ready, phase: Phase::Provisioning, plan: None, desired: None, extra: vec![] };
-        write_status(org, ctx, outcome).await?;
-        return Ok(Action::requeue(BLOCKED_RECHECK));
+    let home = home_namespace(&org.spec.slug);
+    let cached_home = ctx.namespaces.get(&ObjectRef::new(&home)).map(|m| m.metadata.clone());
+    // From the cache first: a slug that is visibly someone else's costs no write.
+    if let Claim::Refused(refusal) =
+        claim::home_claim(&claimant(org), &org.spec.slug, &home, cached_home.as_ref(), |n| live_uid(ctx, n))
+    {
+        return refuse(org, ctx, refusal).await;
     }
 
     let subscriptions = subscriptions_for(org, ctx).await?;
@@ -84,14 +83,14 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         return Ok(Action::requeue(RESYNC));
     };
 
-    let home = home_namespace(&org.spec.slug);
     let all_teams = ctx.teams_of(&org.name_any());
     let live_teams: Vec<&Team> = all_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()).collect();
     let index = teams::index(&org.name_any(), live_teams.iter().copied());
     let (claims, placements) =
         teams::quota_claims(&home, &org.spec.slug, &index, plan.spec.limits.teams, ctx.settings.max_team_depth);
     let team_count = index.len() as i32;
-    let (used, exceeded) = usage(&plan, user_count(org), team_count, 1 + placements.len() as i32);
+    let (used, exceeded) =
+        usage(&plan, user_count(org, live_teams.iter().copied()), team_count, 1 + placements.len() as i32);
     // Dunning (DESIGN.md §2): a suspension for non-payment takes the same path as spec.suspended.
     let now = jiff::Timestamp::now();
     let verdict = dunning::verdict(&choice.standing, now, ctx.billing.settings.grace(), exceeded.is_empty());
@@ -103,8 +102,12 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     let desired = desired_tenant(&tenant);
     let subscription_names: Vec<String> = subscriptions.iter().filter_map(|s| s.metadata.name.clone()).collect();
     let (access_role, access_binding) = access::organization_access(&tenant, &live_teams, &subscription_names);
+    let created = match claim_home(org, &desired.namespace, ctx).await? {
+        Ok(created) => created,
+        Err(refusal) => return refuse(org, ctx, refusal).await,
+    };
     let applied = async {
-        apply_tenant(&desired, ctx).await?;
+        apply_tenant(&desired, ctx, created).await?;
         let roles: Api<ClusterRole> = Api::all(ctx.client.clone());
         let bindings: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
         // The role first: without cluster-admin, RBAC checks a binding against the rules of
@@ -188,12 +191,14 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     Ok(Action::requeue(recheck))
 }
 
-/// Namespace first (everything else lives in it), then the rest concurrently; each object only
-/// when it differs from what the cache shows applied.
-async fn apply_tenant(desired: &DesiredTenant, ctx: &Context) -> Result<()> {
+/// Namespace first (everything else lives in it; unless just created), then the rest
+/// concurrently; each object only when it differs from what the cache shows applied.
+async fn apply_tenant(desired: &DesiredTenant, ctx: &Context, namespace_created: bool) -> Result<()> {
     let client = &ctx.client;
     let namespace = &desired.namespace;
-    apply_if_changed(&Api::<Namespace>::all(client.clone()), namespace, cached(&ctx.namespaces, namespace)).await?;
+    if !namespace_created {
+        apply_if_changed(&Api::<Namespace>::all(client.clone()), namespace, cached(&ctx.namespaces, namespace)).await?;
+    }
     let ns = namespace.metadata.name.as_deref().unwrap_or_default();
     let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), ns);
     let stale: Vec<&String> = desired
@@ -247,6 +252,25 @@ async fn apply_quotas(
         };
         wanted.push((quota::resource_quota(tenant, meta, share), share));
     }
+    // Every other team quota of this organization — a team outside the tree (a cycle, a missing
+    // parent, too deep, over the team limit) or a retained namespace — holds nothing, and drops to
+    // zero before anything grows: whatever the tree looks like, the namespaces never exceed the plan.
+    let org_name = tenant.org_object();
+    let placed: std::collections::BTreeSet<&str> = placements.values().map(|p| p.namespace.as_str()).collect();
+    for orphan in ctx.quotas.state().iter().filter(|q| {
+        let labels = q.labels();
+        labels.get(ORGANIZATION_OBJECT) == Some(&org_name)
+            && labels.contains_key(TEAM_OBJECT)
+            && q.metadata.namespace.as_deref().is_some_and(|ns| !placed.contains(ns))
+    }) {
+        let meta = ObjectMeta {
+            name: orphan.metadata.name.clone(),
+            namespace: orphan.metadata.namespace.clone(),
+            labels: orphan.metadata.labels.clone(),
+            ..Default::default()
+        };
+        wanted.push((quota::resource_quota(tenant, meta, 0), 0));
+    }
     let current_share = |q: &ResourceQuota| {
         let ns = q.metadata.namespace.clone().unwrap_or_default();
         ctx.quotas
@@ -254,7 +278,8 @@ async fn apply_quotas(
             .and_then(|meta| meta.annotations().get(QUOTA_SHARE_ANNOTATION).and_then(|v| v.parse::<i64>().ok()))
             .unwrap_or(0)
     };
-    let (shrinking, growing): (Vec<_>, Vec<_>) = wanted.into_iter().partition(|(q, share)| *share < current_share(q));
+    let (shrinking, growing): (Vec<_>, Vec<_>) =
+        wanted.into_iter().partition(|(q, share)| *share == 0 || *share < current_share(q));
     for phase in [shrinking, growing] {
         try_join_all(phase.iter().map(|(q, _)| {
             let api: Api<ResourceQuota> =
@@ -266,25 +291,71 @@ async fn apply_quotas(
     Ok(())
 }
 
-/// Another live Organization that owns this slug: the older one wins; a namespace already
-/// labelled for another existing Organization is never taken over.
-fn slug_holder(org: &Organization, ctx: &Context) -> Option<String> {
-    let name = org.name_any();
-    let key = |o: &Organization| (o.metadata.creation_timestamp.clone(), o.name_any());
-    let older = ctx
-        .organizations_with_slug(&org.spec.slug)
-        .into_iter()
-        .filter(|o| o.name_any() != name && o.spec.slug == org.spec.slug && o.metadata.deletion_timestamp.is_none())
-        .filter(|o| key(o) < key(org))
-        .map(|o| o.name_any())
-        .next();
-    if older.is_some() {
-        return older;
+fn claimant(org: &Organization) -> Claimant<'_> {
+    Claimant {
+        name: org.metadata.name.as_deref().unwrap_or_default(),
+        uid: org.metadata.uid.as_deref().unwrap_or_default(),
+        created: org.metadata.creation_timestamp.as_ref(),
+        owners: &org.spec.owners,
     }
-    let ns = ctx.namespaces.get(&ObjectRef::new(&home_namespace(&org.spec.slug)))?;
-    let owner = ns.labels().get(ORGANIZATION_OBJECT)?.clone();
-    let owner_exists = ctx.organizations.get(&ObjectRef::new(&owner)).is_some();
-    (owner != name && owner_exists).then_some(owner)
+}
+
+fn live_uid(ctx: &Context, name: &str) -> Option<String> {
+    ctx.organization(name).and_then(|o| o.metadata.uid)
+}
+
+/// Claims the home namespace for `org` (the rules are `tenancy::claim`'s): creates it when absent
+/// — create-only, so of two Organizations racing for one slug exactly one gets it — or checks
+/// from a fresh read that it is this Organization's. Ok(true) when it was just created.
+async fn claim_home(
+    org: &Organization,
+    namespace: &Namespace,
+    ctx: &Context,
+) -> Result<std::result::Result<bool, Refusal>> {
+    let api: Api<Namespace> = Api::all(ctx.client.clone());
+    let name = namespace.metadata.name.clone().unwrap_or_default();
+    let mut current = ctx.namespaces.get(&ObjectRef::new(&name)).map(|m| m.metadata.clone());
+    for _ in 0..3 {
+        match claim::home_claim(&claimant(org), &org.spec.slug, &name, current.as_ref(), |n| live_uid(ctx, n)) {
+            Claim::Ours => return Ok(Ok(false)),
+            Claim::Refused(refusal) => return Ok(Err(refusal)),
+            Claim::Adopt { why, clear_release } => {
+                tracing::info!(organization = %org.name_any(), namespace = %name, why, "adopting the home namespace");
+                if clear_release {
+                    // A release is good for one adoption: left in place, it would hand the
+                    // namespace to the next Organization of that name too.
+                    let patch = serde_json::json!({"metadata": {"annotations": {claim::RELEASE_TO: null}}});
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                }
+                return Ok(Ok(false));
+            }
+            Claim::Create => {
+                if create_owned(&api, namespace).await? {
+                    return Ok(Ok(true));
+                }
+                // Someone was first: decide from what is there now, not from the cache.
+                current = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
+            }
+        }
+    }
+    Err(Error::Conflict(format!("namespace {name} keeps appearing and disappearing")))
+}
+
+/// Whether `org` holds its home namespace (or may re-adopt it): only then are the namespaces
+/// labelled with its name and slug its own to retain or delete. Read fresh, for deletions.
+pub(super) async fn holds_home(org: &Organization, ctx: &Context) -> Result<bool> {
+    let home = home_namespace(&org.spec.slug);
+    let meta = Api::<Namespace>::all(ctx.client.clone()).get_metadata_opt(&home).await?.map(|m| m.metadata);
+    let verdict = claim::home_claim(&claimant(org), &org.spec.slug, &home, meta.as_ref(), |n| live_uid(ctx, n));
+    Ok(matches!(verdict, Claim::Ours | Claim::Adopt { .. }))
+}
+
+/// Ready=False for an organization that may not provision into its slug's namespace.
+async fn refuse(org: &Organization, ctx: &Context, refusal: Refusal) -> Result<Action> {
+    let ready = conditions::new(CONDITION_READY, false, refusal.reason, refusal.message, org.metadata.generation);
+    let outcome = Outcome { ready, phase: Phase::Provisioning, plan: None, desired: None, extra: vec![] };
+    write_status(org, ctx, outcome).await?;
+    Ok(Action::requeue(BLOCKED_RECHECK))
 }
 
 fn current_phase(org: &Organization) -> Phase {
@@ -409,6 +480,12 @@ async fn cleanup(org: &Organization, ctx: &Context) -> Result<Action> {
     delete_if_exists(&Api::<ClusterRole>::all(ctx.client.clone()), &access).await?;
 
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    if !holds_home(org, ctx).await? {
+        // Never provisioned (its slug was held by someone else): the namespaces labelled with its
+        // name and slug are another tenant's retained data, which its deletion policy must not touch.
+        ctx.metrics.remove_organization(&name);
+        return Ok(Action::await_change());
+    }
     let selector = teams::organization_selector(&org.spec.slug, &name);
     let owned = namespaces.list(&ListParams::default().labels(&selector)).await?.items;
     match org.spec.deletion_policy {

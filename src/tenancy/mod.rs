@@ -2,6 +2,7 @@
 //! the tenant needs. No I/O here; the controller applies what this returns.
 
 pub mod access;
+pub mod claim;
 pub mod dunning;
 mod ingress;
 pub mod labels;
@@ -87,7 +88,7 @@ pub fn desired_tenant(tenant: &Tenant) -> DesiredTenant {
     let (ingress, hosts) = ingress::ingress(tenant, &mut warnings);
     let scheme = if tenant.org.spec.ingress.as_ref().is_some_and(|i| i.tls) { "https" } else { "http" };
     DesiredTenant {
-        namespace: namespace(tenant),
+        namespace: home_namespace(tenant.org),
         quota: quota::resource_quota(tenant, tenant.meta(labels::QUOTA_NAME), tenant.home_share_ppm),
         limit_range: quota::limit_range(tenant),
         bindings,
@@ -101,13 +102,25 @@ pub fn desired_tenant(tenant: &Tenant) -> DesiredTenant {
     }
 }
 
-fn namespace(tenant: &Tenant) -> Namespace {
-    let mut labels = tenant.labels();
+/// The home namespace: its labels say whose it is, its annotations which Organization holds the
+/// slug (uid and owners, see `claim`). Needs no plan, so the slug can be claimed before one exists.
+pub fn home_namespace(org: &Organization) -> Namespace {
+    let slug = &org.spec.slug;
+    let mut labels = labels::managed_labels(slug, org.metadata.name.as_deref().unwrap_or_default());
     labels.insert(labels::NAMESPACE_KIND.into(), "home".into());
     // Tenants run untrusted workloads: the baseline Pod Security Standard blocks privilege.
     labels.insert("pod-security.kubernetes.io/enforce".into(), "baseline".into());
+    let annotations = BTreeMap::from([
+        (claim::ORGANIZATION_UID.to_string(), org.metadata.uid.clone().unwrap_or_default()),
+        (claim::OWNERS.to_string(), claim::owners_value(&org.spec.owners)),
+    ]);
     Namespace {
-        metadata: ObjectMeta { name: Some(tenant.namespace()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(labels::home_namespace(slug)),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }

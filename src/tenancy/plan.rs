@@ -1,7 +1,7 @@
 //! Which plan an organization is on, and its usage against the plan's limits.
 
 use super::dunning::Standing;
-use crate::api::{Organization, Plan, Subscription, Usage};
+use crate::api::{Organization, Plan, Subject, Subscription, Team, Usage};
 use std::collections::BTreeSet;
 
 /// The plan an organization is on and why.
@@ -66,10 +66,29 @@ pub fn effective_plan<'a>(
     PlanChoice { plan, subscription: sub.metadata.name.clone(), warnings, standing }
 }
 
-/// Every distinct owner and member counts as one user (SSO groups are the identity provider's).
-pub fn user_count(org: &Organization) -> i32 {
-    let subjects: BTreeSet<_> =
-        org.spec.owners.iter().cloned().chain(org.spec.members.iter().map(|m| m.subject())).collect();
+/// The plan's user count: every distinct subject with any role in the organization — its owners,
+/// its members, and the members of each of its live teams (a team member gets access as surely
+/// as an organization member). A Group or ServiceAccount subject counts as one user: the operator
+/// cannot see who is in a group. SSO group mappings do not count: the identity provider decides
+/// who is in those groups, and SSO is an Enterprise feature with no user limit.
+///
+/// One function for the webhook (which refuses a change that adds users beyond the limit) and the
+/// controller (which reports `status.usage.users`).
+pub fn user_count<'a>(org: &Organization, teams: impl IntoIterator<Item = &'a Team>) -> i32 {
+    let org_name = org.metadata.name.as_deref().unwrap_or_default();
+    let team_members = teams
+        .into_iter()
+        .filter(|t| t.spec.organization == org_name && t.metadata.deletion_timestamp.is_none())
+        .flat_map(|t| t.spec.members.iter())
+        .map(|m| Subject { kind: m.kind, name: m.name.clone(), namespace: m.namespace.clone() });
+    let subjects: BTreeSet<Subject> = org
+        .spec
+        .owners
+        .iter()
+        .cloned()
+        .chain(org.spec.members.iter().map(|m| m.subject()))
+        .chain(team_members)
+        .collect();
     subjects.len() as i32
 }
 

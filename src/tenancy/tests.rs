@@ -268,9 +268,9 @@ fn effective_plan_follows_the_stripe_state() {
 #[test]
 fn usage_reports_used_over_limit_and_names_the_fix() {
     let mut o = acme();
-    assert_eq!(user_count(&o), 5);
+    assert_eq!(user_count(&o, []), 5);
     o.spec.members.push(Member { kind: SubjectKind::User, name: "dave".into(), namespace: None, role: Role::Member });
-    let (u, exceeded) = usage(&shipped_plan("free"), user_count(&o), 0, 1);
+    let (u, exceeded) = usage(&shipped_plan("free"), user_count(&o, []), 0, 1);
     assert_eq!(u.users, "6/5");
     assert_eq!(u.teams, "0/2");
     assert_eq!(exceeded, ["6 users but plan free allows 5: remove 1 or upgrade the plan"]);

@@ -11,7 +11,9 @@ pub(crate) mod team;
 mod tests;
 
 pub use finalizer::finalizer_ops;
-pub use namespaced::{managed_object, namespace, organization_hosts, tenant_ingress};
+pub use namespaced::{
+    ALLOWED_INGRESS_ANNOTATIONS, managed_object, namespace, organization_hosts, tenant_ingress, tenant_service,
+};
 pub use organization::{organization, signup_defaults};
 pub use subscription::subscription;
 pub use team::team;
@@ -84,6 +86,8 @@ pub struct PolicyConfig {
     pub signup: bool,
     /// Organizations on the default plan one user may create through sign-up.
     pub signup_max_free_organizations: usize,
+    /// External names a tenant's ExternalName Service may point at (`--allowed-external-name`).
+    pub allowed_external_names: Vec<String>,
 }
 
 /// What the policy reads besides the request: the operator's caches, or fixtures in tests.
@@ -94,6 +98,8 @@ pub trait Facts {
     fn teams_of(&self, organization: &str) -> Vec<Team>;
     fn subscriptions_of(&self, organization: &str) -> Vec<Subscription>;
     fn plan(&self, name: &str) -> Option<Plan>;
+    /// A managed namespace's metadata (who holds a slug, see `tenancy::claim`).
+    fn namespace(&self, name: &str) -> Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>;
 }
 
 /// The outcome, with the rule that decided it (for the audit record and metrics).

@@ -5,6 +5,8 @@ use super::{
     organization_role, plan_of, role_name, sso_enabled,
 };
 use crate::api::{Organization, Role};
+use crate::tenancy::claim::{Claim, Claimant, home_claim};
+use crate::tenancy::labels::home_namespace;
 use crate::tenancy::plan::user_count;
 use serde_json::{Value, json};
 
@@ -70,7 +72,7 @@ fn create(config: &PolicyConfig, facts: &dyn Facts, who: &Requester, new: &Organ
             );
         }
     }
-    check!(within_user_limit(&plan_name, plan.as_ref(), None, new));
+    check!(within_user_limit(facts, &plan_name, plan.as_ref(), None, new));
     Decision::allow(if who.platform_admin { "platform admin" } else { "self-service sign-up" })
 }
 
@@ -159,7 +161,7 @@ fn update(
             ),
         );
     }
-    check!(within_user_limit(&plan_name, plan.as_ref(), Some(old), new));
+    check!(within_user_limit(facts, &plan_name, plan.as_ref(), Some(old), new));
     check!(hosts_free(config, facts, new, Some(old)));
     Decision::allow(match before {
         _ if who.platform_admin => "platform admin".to_string(),
@@ -244,12 +246,26 @@ fn slug_free(facts: &dyn Facts, new: &Organization) -> Result<(), Decision> {
             holder = org.metadata.name.clone();
         }
     });
-    match holder {
-        Some(other) => Err(Decision::deny(
+    if let Some(other) = holder {
+        return Err(Decision::deny(
             "slug-in-use",
             format!("slug {} is already used by organization {other}: choose another spec.slug", new.spec.slug),
-        )),
-        None => Ok(()),
+        ));
+    }
+    // The slug's namespace may hold a deleted tenant's retained data (the controller's own rule).
+    let home = home_namespace(&new.spec.slug);
+    let claimant = Claimant { name: name_of(&new.metadata), uid: "", created: None, owners: &new.spec.owners };
+    let live_uid = |n: &str| facts.organization(n).and_then(|o| o.metadata.uid);
+    match home_claim(&claimant, &new.spec.slug, &home, facts.namespace(&home).as_ref(), live_uid) {
+        Claim::Refused(refusal) => {
+            let rule = match refusal.reason {
+                "SlugHeld" => "slug-held",
+                "NamespaceTaken" => "namespace-taken",
+                _ => "slug-in-use",
+            };
+            Err(Decision::deny(rule, refusal.message))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -302,20 +318,33 @@ fn hosts_free(
 }
 
 fn within_user_limit(
+    facts: &dyn Facts,
     plan_name: &str,
     plan: Option<&crate::api::Plan>,
     old: Option<&Organization>,
     new: &Organization,
 ) -> Result<(), Decision> {
+    let teams = facts.teams_of(name_of(&new.metadata));
+    let after = user_count(new, &teams);
+    let before = old.map(|o| user_count(o, &teams)).unwrap_or(0);
+    users_within_limit(plan_name, plan, before, after)
+}
+
+/// Refuses a change that raises the user count (`tenancy::plan::user_count`) beyond the plan's
+/// limit. Shrinking is always allowed, even while over the limit (after a downgrade by Stripe).
+pub(super) fn users_within_limit(
+    plan_name: &str,
+    plan: Option<&crate::api::Plan>,
+    before: i32,
+    after: i32,
+) -> Result<(), Decision> {
     let Some(limit) = plan.and_then(|p| p.spec.limits.users) else { return Ok(()) };
-    let (users, before) = (user_count(new), old.map(user_count).unwrap_or(0));
-    // Shrinking is always allowed, even while over the limit (after a downgrade by Stripe).
-    if users > limit && users > before {
+    if after > limit && after > before {
         return Err(Decision::deny(
             "plan-users",
             format!(
-                "plan {plan_name} allows {limit} users and this would make {users}: remove {} owners or members, or upgrade the plan",
-                users - limit
+                "plan {plan_name} allows {limit} users and this would make {after} (owners, members and team members, each distinct subject once): remove {} of them, or upgrade the plan",
+                after - limit
             ),
         ));
     }

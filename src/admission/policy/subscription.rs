@@ -98,13 +98,15 @@ fn target_plan(facts: &dyn Facts, platform_admin: bool, org: &Organization, plan
 /// Whether current usage fits the plan; otherwise what to remove.
 fn fits(org: &Organization, facts: &dyn Facts, plan: &Plan) -> Result<(), String> {
     let limits = &plan.spec.limits;
-    let users = user_count(org);
-    let teams =
-        facts.teams_of(name_of(&org.metadata)).iter().filter(|t| t.metadata.deletion_timestamp.is_none()).count()
-            as i32;
+    let org_teams = facts.teams_of(name_of(&org.metadata));
+    let users = user_count(org, &org_teams);
+    let teams = org_teams.iter().filter(|t| t.metadata.deletion_timestamp.is_none()).count() as i32;
     let mut excess = Vec::new();
     if let Some(limit) = limits.users.filter(|l| users > *l) {
-        excess.push(format!("remove {} of its {users} owners and members (limit {limit})", users - limit));
+        excess.push(format!(
+            "remove {} of its {users} users (owners, members and team members; limit {limit})",
+            users - limit
+        ));
     }
     if let Some(limit) = limits.teams.filter(|l| teams > *l) {
         excess.push(format!("delete {} of its {teams} teams (limit {limit})", teams - limit));

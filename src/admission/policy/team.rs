@@ -5,7 +5,9 @@ use super::{
     Decision, Facts, Operation, PolicyConfig, Request, Requester, check, organization_role, owning_organization,
     plan_of, role_name, sso_enabled,
 };
-use crate::api::{Role, Team};
+use crate::api::{Organization, Role, Team};
+use crate::tenancy::plan::user_count;
+use crate::tenancy::teams::TeamProblem;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> Decision {
@@ -58,6 +60,8 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
             if !who.platform_admin {
                 check!(no_escalation(&scope, new.spec.parent.as_deref(), name, None, new));
             }
+            check!(no_cycle(&org, &teams, new));
+            check!(within_user_limit(&org, &teams, new, &plan_name, plan.as_ref()));
             Decision::allow(if is_manager { "organization owner or admin" } else { "TeamAdmin of the parent team" })
         }
         (Operation::Update, Some(old), Some(new)) => {
@@ -121,6 +125,10 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
                 }
             }
             check!(no_escalation(&scope, old.spec.parent.as_deref(), name, Some(old), new));
+            if new.spec.parent != old.spec.parent {
+                check!(no_cycle(&org, &teams, new));
+            }
+            check!(within_user_limit(&org, &teams, new, &plan_name, plan.as_ref()));
             Decision::allow("allowed by the role table")
         }
         (Operation::Delete, Some(old), _) => {
@@ -202,4 +210,35 @@ fn no_escalation(
         ));
     }
     Ok(())
+}
+
+/// The team tree with `new` in place of the cached team of its name.
+fn tree_with<'a>(teams: &'a BTreeMap<String, Team>, new: &'a Team) -> impl Iterator<Item = &'a Team> + Clone {
+    let name = new.metadata.name.as_deref();
+    teams.values().filter(move |t| t.metadata.name.as_deref() != name).chain(std::iter::once(new))
+}
+
+/// A parent chain that comes back to the team would take every team in it out of the tree (and
+/// out of the quota allocation): refused for everyone, platform admins included. A parent that
+/// does not exist yet is fine (GitOps applies in any order; the controller waits for it).
+fn no_cycle(org: &Organization, teams: &BTreeMap<String, Team>, new: &Team) -> Result<(), Decision> {
+    let org_name = org.metadata.name.as_deref().unwrap_or_default();
+    let index = crate::tenancy::teams::index(org_name, tree_with(teams, new));
+    match crate::tenancy::teams::place(new, &org.spec.slug, &index, usize::MAX) {
+        Err(problem @ TeamProblem::Cycle { .. }) => Err(Decision::deny("team-cycle", problem.message())),
+        _ => Ok(()),
+    }
+}
+
+/// Team members are users of the organization: a change may not take it past the plan's limit.
+fn within_user_limit(
+    org: &Organization,
+    teams: &BTreeMap<String, Team>,
+    new: &Team,
+    plan_name: &str,
+    plan: Option<&crate::api::Plan>,
+) -> Result<(), Decision> {
+    let before = user_count(org, teams.values());
+    let after = user_count(org, tree_with(teams, new));
+    super::organization::users_within_limit(plan_name, plan, before, after)
 }

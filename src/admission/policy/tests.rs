@@ -15,6 +15,7 @@ struct World {
     teams: Vec<Team>,
     subs: Vec<Subscription>,
     plans: Vec<Plan>,
+    namespaces: Vec<ObjectMeta>,
 }
 
 impl Facts for World {
@@ -33,6 +34,9 @@ impl Facts for World {
     fn plan(&self, name: &str) -> Option<Plan> {
         self.plans.iter().find(|p| p.metadata.name.as_deref() == Some(name)).cloned()
     }
+    fn namespace(&self, name: &str) -> Option<ObjectMeta> {
+        self.namespaces.iter().find(|n| n.name.as_deref() == Some(name)).cloned()
+    }
 }
 
 fn config() -> PolicyConfig {
@@ -41,6 +45,7 @@ fn config() -> PolicyConfig {
         default_plan: "free".into(),
         signup: false,
         signup_max_free_organizations: 1,
+        allowed_external_names: vec!["*.partner.example".into(), "api.stripe.com".into()],
     }
 }
 
@@ -91,6 +96,7 @@ fn world() -> World {
         ],
         subs: vec![sub("acme", "acme", "starter")],
         plans,
+        namespaces: vec![],
     }
 }
 
@@ -301,7 +307,11 @@ fn the_plans_user_limit_holds_at_the_edge_and_shrinking_is_always_allowed() {
     };
     let d = req(&tiny, &six);
     assert_eq!(d.rule, "plan-users");
-    assert!(d.message.contains("plan free allows 5 users and this would make 6: remove 1"), "{}", d.message);
+    assert!(
+        d.message.contains("plan free allows 5 users and this would make 6 (owners, members and team members"),
+        "{}",
+        d.message
+    );
     let mut five = tiny.clone();
     five.spec.members[0].name = "u2-renamed".into();
     assert!(req(&tiny, &five).allowed, "exactly at the limit");
@@ -562,4 +572,125 @@ fn owners_cannot_forge_who_created_an_organization_or_touch_finalizers() {
         update_org(&w, &user("alice"), |o| o.metadata.labels = Some([("env".to_string(), "prod".to_string())].into()))
             .allowed
     );
+}
+
+#[test]
+fn team_members_count_as_users_of_the_plan() {
+    let w = world(); // tiny: 5 users on free (limit 5), teams tiny.one and tiny.two without members
+    let newcomer = team("tiny.three-people", None, "[{kind: User, name: x1, role: Member}]");
+    let mut w2 = world();
+    w2.teams.retain(|t| t.metadata.name.as_deref() != Some("tiny.two"));
+    let d = create_team(&w2, &user("tom"), &newcomer);
+    assert_eq!(d.rule, "plan-users", "{d:?}");
+    assert!(d.message.contains("would make 6"), "{}", d.message);
+    // Adding people to an existing team counts the same, for everyone.
+    let add = |t: &mut Team| t.spec.members.push(yaml("{kind: User, name: x1, role: Member}"));
+    assert_eq!(outcome(&update_team(&w, &admin(), "tiny.one", add)), "plan-users");
+    // Someone who already has a role adds no user.
+    let existing = |t: &mut Team| t.spec.members.push(yaml("{kind: User, name: u2, role: Member}"));
+    assert!(update_team(&w, &user("tom"), "tiny.one", existing).allowed);
+    assert_eq!(crate::tenancy::plan::user_count(&w.organization("acme").unwrap(), &w.teams), 7);
+}
+
+#[test]
+fn a_parent_change_that_forms_a_cycle_is_refused_for_everyone() {
+    let w = world(); // acme.live's parent is acme.video
+    let d = update_team(&w, &admin(), "acme.video", |t| t.spec.parent = Some("acme.live".into()));
+    assert_eq!(d.rule, "team-cycle", "{d:?}");
+    assert!(d.message.contains("acme.video -> acme.live -> acme.video"), "{}", d.message);
+    assert_eq!(
+        outcome(&update_team(&w, &user("alice"), "acme.video", |t| t.spec.parent = Some("acme.video".into()))),
+        "team-cycle"
+    );
+    // A parent that does not exist yet is not a cycle (GitOps applies in any order).
+    assert!(update_team(&w, &admin(), "acme.live", |t| t.spec.parent = Some("acme.later".into())).allowed);
+}
+
+#[test]
+fn a_slug_held_by_retained_data_is_refused_at_creation() {
+    use crate::tenancy::claim::{ORGANIZATION_UID, OWNERS};
+    let mut w = world();
+    w.namespaces.push(meta(&format!(
+        "{{name: org-gone, labels: {{atlantiplex.io/managed: 'true', atlantiplex.io/organization: gone, atlantiplex.io/organization-object: gone}}, annotations: {{{ORGANIZATION_UID}: u-old, {OWNERS}: '[\"User:alice\"]'}}}}"
+    )));
+    let create = |o: &Organization| {
+        organization(
+            &config(),
+            &w,
+            &Request { operation: Operation::Create, requester: &admin(), old: None, new: Some(o) },
+        )
+    };
+    let mut intruder = org("intruder", "  owners: [{kind: User, name: mallory}]\n");
+    intruder.spec.slug = "gone".into();
+    let d = create(&intruder);
+    assert_eq!(d.rule, "slug-held", "{d:?}");
+    assert!(d.message.contains("retained from deleted Organization gone"), "{}", d.message);
+    let back = org("gone", "  owners: [{kind: User, name: alice}]\n");
+    assert!(create(&back).allowed, "the same name and owners re-adopt it");
+}
+
+#[test]
+fn tenant_ingresses_carry_no_annotation_the_host_rule_cannot_check() {
+    let w = world();
+    let acme = w.organization("acme").unwrap();
+    let tenant = user("alice");
+    let with = |key: &str| {
+        let mut i = ingress(&["acme.studio.test"]);
+        i.metadata.annotations = Some([(key.to_string(), "x".to_string())].into());
+        tenant_ingress(
+            &config(),
+            Some(&acme),
+            &Request { operation: Operation::Create, requester: &tenant, old: None, new: Some(&i) },
+        )
+    };
+    for refused in [
+        "nginx.ingress.kubernetes.io/server-alias",
+        "nginx.ingress.kubernetes.io/configuration-snippet",
+        "nginx.ingress.kubernetes.io/server-snippet",
+        "nginx.ingress.kubernetes.io/auth-url",
+        "nginx.ingress.kubernetes.io/upstream-vhost",
+        "traefik.ingress.kubernetes.io/router.middlewares",
+        "example.com/custom-snippet",
+    ] {
+        let d = with(refused);
+        assert_eq!(d.rule, "ingress-annotation", "{refused}");
+        assert!(d.message.contains(refused), "{}", d.message);
+    }
+    for allowed in ["nginx.ingress.kubernetes.io/rewrite-target", "cert-manager.io/cluster-issuer", "example.com/owner"]
+    {
+        assert!(with(allowed).allowed, "{allowed}");
+    }
+}
+
+#[test]
+fn tenant_services_point_nowhere_past_the_tenant() {
+    use k8s_openapi::api::core::v1::Service;
+    let check = |spec: &str| {
+        let s: Service = yaml(&format!("metadata: {{name: s, namespace: org-acme}}\nspec: {spec}"));
+        tenant_service(
+            &config(),
+            &Request { operation: Operation::Create, requester: &user("alice"), old: None, new: Some(&s) },
+        )
+    };
+    for internal in [
+        "studio.org-other.svc.cluster.local",
+        "studio.org-other.svc",
+        "studio",
+        "10.0.0.7",
+        "kubernetes.default.svc.cluster.local.",
+    ] {
+        let d = check(&format!("{{type: ExternalName, externalName: '{internal}'}}"));
+        assert_eq!(d.rule, "external-name", "{internal}");
+    }
+    let d = check("{type: ExternalName, externalName: evil.example.org}");
+    assert_eq!(d.rule, "external-name");
+    assert!(
+        d.message.contains("not an allowed external name (allowed: *.partner.example, api.stripe.com)"),
+        "{}",
+        d.message
+    );
+    assert!(check("{type: ExternalName, externalName: api.stripe.com}").allowed);
+    assert!(check("{type: ExternalName, externalName: eu.api.partner.example}").allowed);
+    assert_eq!(check("{externalIPs: [1.2.3.4], ports: [{port: 80}]}").rule, "service-external-ips");
+    assert!(check("{selector: {app: web}, ports: [{port: 80}]}").allowed);
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod apply;
 mod caches;
+mod claims;
 mod conditions;
 mod context;
 mod lifecycle;

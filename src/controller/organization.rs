@@ -1,7 +1,7 @@
 //! The Organization reconciler: dereference (plan, subscription) → validate (slug, plan) →
 //! build (pure, `tenancy`) → apply (server-side) → status and events on transitions.
 
-use super::apply::{apply_if_changed, apply_status, create_owned, delete_if_exists};
+use super::apply::{apply_if_changed, apply_status, delete_if_exists};
 use super::conditions;
 use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
@@ -21,7 +21,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -304,41 +304,17 @@ fn live_uid(ctx: &Context, name: &str) -> Option<String> {
     ctx.organization(name).and_then(|o| o.metadata.uid)
 }
 
-/// Claims the home namespace for `org` (the rules are `tenancy::claim`'s): creates it when absent
-/// — create-only, so of two Organizations racing for one slug exactly one gets it — or checks
-/// from a fresh read that it is this Organization's. Ok(true) when it was just created.
+/// Claims the home namespace for `org` (the rules are `tenancy::claim::home_claim`'s).
 async fn claim_home(
     org: &Organization,
     namespace: &Namespace,
     ctx: &Context,
 ) -> Result<std::result::Result<bool, Refusal>> {
-    let api: Api<Namespace> = Api::all(ctx.client.clone());
-    let name = namespace.metadata.name.clone().unwrap_or_default();
-    let mut current = ctx.namespaces.get(&ObjectRef::new(&name)).map(|m| m.metadata.clone());
-    for _ in 0..3 {
-        match claim::home_claim(&claimant(org), &org.spec.slug, &name, current.as_ref(), |n| live_uid(ctx, n)) {
-            Claim::Ours => return Ok(Ok(false)),
-            Claim::Refused(refusal) => return Ok(Err(refusal)),
-            Claim::Adopt { why, clear_release } => {
-                tracing::info!(organization = %org.name_any(), namespace = %name, why, "adopting the home namespace");
-                if clear_release {
-                    // A release is good for one adoption: left in place, it would hand the
-                    // namespace to the next Organization of that name too.
-                    let patch = serde_json::json!({"metadata": {"annotations": {claim::RELEASE_TO: null}}});
-                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
-                }
-                return Ok(Ok(false));
-            }
-            Claim::Create => {
-                if create_owned(&api, namespace).await? {
-                    return Ok(Ok(true));
-                }
-                // Someone was first: decide from what is there now, not from the cache.
-                current = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
-            }
-        }
-    }
-    Err(Error::Conflict(format!("namespace {name} keeps appearing and disappearing")))
+    let home = namespace.metadata.name.clone().unwrap_or_default();
+    super::claims::claim_namespace(namespace, ctx, |current| {
+        claim::home_claim(&claimant(org), &org.spec.slug, &home, current, |n| live_uid(ctx, n))
+    })
+    .await
 }
 
 /// Whether `org` holds its home namespace (or may re-adopt it): only then are the namespaces

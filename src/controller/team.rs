@@ -2,12 +2,12 @@
 //! namespace (bindings inherited from ancestors and the organization, network policy, limit
 //! range, a zero quota that the Organization controller sizes), report path and depth.
 
-use super::apply::{apply, apply_if_changed, apply_status, create_owned, delete_if_exists};
+use super::apply::{apply, apply_if_changed, apply_status, delete_if_exists};
 use super::conditions;
 use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, Plan, Team, TeamStatus, condition};
 use crate::error::{Error, Result};
-use crate::tenancy::claim::{self, Claim, Refusal};
+use crate::tenancy::claim::{self, Refusal};
 use crate::tenancy::labels::{FIELD_MANAGER, QUOTA_NAME, TEAM_FINALIZER, TEAM_OBJECT, team_namespace};
 use crate::tenancy::teams::{self, TeamProblem};
 use crate::tenancy::{Tenant, quota};
@@ -158,38 +158,15 @@ async fn provision(team: &Team, ctx: &Context) -> Result<Action> {
     Ok(Action::requeue(RESYNC))
 }
 
-/// Claims the team's namespace (`tenancy::claim::team_claim`): created create-only when absent,
-/// else it must already be this team's. Ok(true) when it was just created.
+/// Claims the team's namespace (the rules are `tenancy::claim::team_claim`'s).
 async fn claim_namespace(
     team: &Team,
     slug: &str,
     namespace: &Namespace,
     ctx: &Context,
 ) -> Result<std::result::Result<bool, Refusal>> {
-    let api: Api<Namespace> = Api::all(ctx.client.clone());
-    let name = namespace.metadata.name.clone().unwrap_or_default();
-    let team_name = team.name_any();
-    let mut current = ctx.namespaces.get(&ObjectRef::new(&name)).map(|m| m.metadata.clone());
-    for _ in 0..3 {
-        match claim::team_claim(&team_name, slug, &name, current.as_ref()) {
-            Claim::Ours => return Ok(Ok(false)),
-            Claim::Refused(refusal) => return Ok(Err(refusal)),
-            Claim::Adopt { clear_release, .. } => {
-                if clear_release {
-                    let patch = serde_json::json!({"metadata": {"annotations": {claim::RELEASE_TO: null}}});
-                    api.patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
-                }
-                return Ok(Ok(false));
-            }
-            Claim::Create => {
-                if create_owned(&api, namespace).await? {
-                    return Ok(Ok(true));
-                }
-                current = api.get_metadata_opt(&name).await?.map(|m| m.metadata);
-            }
-        }
-    }
-    Err(Error::Conflict(format!("namespace {name} keeps appearing and disappearing")))
+    let (team_name, name) = (team.name_any(), namespace.metadata.name.clone().unwrap_or_default());
+    super::claims::claim_namespace(namespace, ctx, |current| claim::team_claim(&team_name, slug, &name, current)).await
 }
 
 /// The organization as its team namespaces see it (the home namespace's share is not theirs).

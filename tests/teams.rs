@@ -325,3 +325,21 @@ async fn wait_budget(h: &Harness, org: &str, wanted: (i64, usize)) {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test]
+async fn a_tenant_applied_at_once_is_admitted_on_its_subscriptions_plan() {
+    let h = cluster_with_operator();
+    // Organization, Subscription and more teams than the default plan allows, in one apply (as
+    // `kubectl apply -f tenant/` or a GitOps sync sends them): the webhook's caches may not show
+    // the Subscription yet, and a plan-limit denial is confirmed against the API server first.
+    for org in ["burst-a", "burst-b", "burst-c"] {
+        let teams: Vec<String> = ["one", "two", "three", "four"].iter().map(|t| team_yaml(org, t, None, "")).collect();
+        let tenant = [org_yaml(org, org, ""), subscription(org, "professional"), teams.join("---\n")].join("---\n");
+        h.apply_ok(&tenant);
+    }
+    for org in ["burst-a", "burst-b", "burst-c"] {
+        for t in ["one", "two", "three", "four"] {
+            h.wait_ready("team", &format!("{org}.{t}"));
+        }
+    }
+}

@@ -85,3 +85,37 @@ fn subject_matches(subject: &Subject, username: &str, groups: &[String]) -> bool
         _ => false,
     }
 }
+
+/// The caches, with one organization and its Subscriptions as just read from the API server.
+pub struct FreshFacts<'a> {
+    pub cache: CacheFacts<'a>,
+    pub name: &'a str,
+    pub org: Option<Organization>,
+    pub subscriptions: Vec<Subscription>,
+}
+
+impl Facts for FreshFacts<'_> {
+    fn organization(&self, name: &str) -> Option<Organization> {
+        if name == self.name { self.org.clone() } else { self.cache.organization(name) }
+    }
+
+    fn each_organization(&self, visit: &mut dyn FnMut(&Organization)) {
+        self.cache.each_organization(visit)
+    }
+
+    fn teams_of(&self, organization: &str) -> Vec<Team> {
+        self.cache.teams_of(organization)
+    }
+
+    fn subscriptions_of(&self, organization: &str) -> Vec<Subscription> {
+        if organization == self.name { self.subscriptions.clone() } else { self.cache.subscriptions_of(organization) }
+    }
+
+    fn plan(&self, name: &str) -> Option<Plan> {
+        self.cache.plan(name)
+    }
+
+    fn namespace(&self, name: &str) -> Option<ObjectMeta> {
+        self.cache.namespace(name)
+    }
+}

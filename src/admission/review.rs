@@ -1,8 +1,8 @@
 //! From an AdmissionReview to a policy decision and back: typed objects, the requester, the
 //! audit log line and metrics.
 
-use super::facts::{CacheFacts, PlatformAdmins};
-use super::policy::{self, Decision, Operation, PolicyConfig, Request, Requester};
+use super::facts::{CacheFacts, FreshFacts, PlatformAdmins};
+use super::policy::{self, Decision, Facts, Operation, PolicyConfig, Request, Requester};
 use crate::api::{Organization, Subscription, Team};
 use crate::controller::Context;
 use crate::metrics::{DecisionLabels, KindLabels, Metrics};
@@ -10,6 +10,8 @@ use crate::tenancy::labels::{ORGANIZATION_FINALIZER, ORGANIZATION_OBJECT, TEAM_F
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::ListParams;
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation as KubeOperation};
 use kube::runtime::reflector::ObjectRef;
@@ -19,6 +21,10 @@ use std::time::{Duration, Instant};
 
 /// Longest a request waits for the caches at start-up (the webhook timeout is 5 s).
 const STARTUP_WAIT: Duration = Duration::from_secs(3);
+/// Denials confirmed against the API server before they are given (see `Webhook::confirm`).
+const CONFIRMED_RULES: [&str; 3] = ["plan-teams", "plan-users", "unknown-organization"];
+/// Longest a denial's confirmation may take (the webhook timeout is 5 s); then the cached one stands.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything a webhook request needs; the context arrives once the caches are filled.
 pub struct Webhook {
@@ -50,14 +56,19 @@ impl Webhook {
     }
 
     /// Validates one review (the `/validate` endpoint).
-    pub fn validate(&self, review: AdmissionReview<DynamicObject>) -> AdmissionReview<DynamicObject> {
+    pub async fn validate(&self, review: AdmissionReview<DynamicObject>) -> AdmissionReview<DynamicObject> {
         let request: AdmissionRequest<DynamicObject> = match review.try_into() {
             Ok(request) => request,
             Err(_) => return AdmissionResponse::invalid("AdmissionReview without a request").into_review(),
         };
         let started = Instant::now();
         let decision = match self.context.get() {
-            Some(ctx) => self.decide(ctx, &request),
+            Some(ctx) => match self.decide(ctx, &request) {
+                cached if cached.unconfirmed || (!cached.allowed && CONFIRMED_RULES.contains(&cached.rule)) => {
+                    self.confirm(ctx, &request, cached).await
+                }
+                decision => decision,
+            },
             None => Decision::deny(
                 "operator-starting",
                 "atlantiplex-operator is starting and its caches are not filled yet: retry in a few seconds",
@@ -113,7 +124,42 @@ impl Webhook {
         Requester { username, groups, platform_admin }
     }
 
+    /// A decision that rests on what the caches say about the organization — that it does not
+    /// exist, or its plan's limits — is confirmed against the API server before it is given. The
+    /// caches trail writes by milliseconds, so a tenant applied at once (`kubectl apply -f
+    /// tenant/`: the Organization, its Subscription, then its Teams) would otherwise meet the
+    /// default plan's limits, or an organization "that does not exist" (whose limits a platform
+    /// admin's request would then skip), by chance. Both are rare; ordinary allowed requests never
+    /// pay for this, and the API server's answer is the truth.
+    async fn confirm(&self, ctx: &Context, request: &AdmissionRequest<DynamicObject>, cached: Decision) -> Decision {
+        let organization = organization_of(ctx, request);
+        if organization.is_empty() {
+            return cached;
+        }
+        let fresh = async {
+            let org = Api::<Organization>::all(ctx.client.clone()).get_opt(&organization).await?;
+            let params = ListParams::default().fields(&format!("spec.organization={organization}"));
+            let subscriptions = Api::<Subscription>::all(ctx.client.clone()).list(&params).await?.items;
+            Ok::<_, kube::Error>((org, subscriptions))
+        };
+        match tokio::time::timeout(CONFIRM_TIMEOUT, fresh).await {
+            Ok(Ok((org, subscriptions))) => {
+                let facts = FreshFacts { cache: CacheFacts(ctx), name: &organization, org, subscriptions };
+                self.decide_with(ctx, &facts, request)
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(%err, organization, "could not confirm a denial against the API server");
+                cached
+            }
+            Err(_) => cached,
+        }
+    }
+
     pub fn decide(&self, ctx: &Context, request: &AdmissionRequest<DynamicObject>) -> Decision {
+        self.decide_with(ctx, &CacheFacts(ctx), request)
+    }
+
+    fn decide_with(&self, ctx: &Context, facts: &dyn Facts, request: &AdmissionRequest<DynamicObject>) -> Decision {
         let operation = match request.operation {
             KubeOperation::Create => Operation::Create,
             KubeOperation::Update => Operation::Update,
@@ -121,7 +167,6 @@ impl Webhook {
             KubeOperation::Connect => return Decision::allow("connect is not reviewed"),
         };
         let requester = self.requester(ctx, request);
-        let facts = CacheFacts(ctx);
         let policy = &self.policy;
         macro_rules! typed {
             ($t:ty) => {
@@ -135,17 +180,17 @@ impl Webhook {
             ("atlantiplex.io", "Organization") => {
                 let (old, new) = typed!(Organization);
                 let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
-                policy::organization(policy, &facts, &req)
+                policy::organization(policy, facts, &req)
             }
             ("atlantiplex.io", "Team") => {
                 let (old, new) = typed!(Team);
                 let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
-                policy::team(policy, &facts, &req)
+                policy::team(policy, facts, &req)
             }
             ("atlantiplex.io", "Subscription") => {
                 let (old, new) = typed!(Subscription);
                 let req = Request { operation, requester: &requester, old: old.as_ref(), new: new.as_ref() };
-                policy::subscription(policy, &facts, &req)
+                policy::subscription(policy, facts, &req)
             }
             ("networking.k8s.io", "Ingress") => {
                 let (old, new) = typed!(Ingress);

@@ -66,7 +66,7 @@ async fn validate(
     Json(review): Json<AdmissionReview<DynamicObject>>,
 ) -> Json<AdmissionReview<DynamicObject>> {
     webhook.ready_context().await;
-    Json(webhook.validate(review))
+    Json(webhook.validate(review).await)
 }
 
 async fn mutate(

@@ -110,15 +110,23 @@ pub struct Decision {
     pub rule: &'static str,
     /// Why (denials: what to do instead).
     pub message: String,
+    /// Allowed only because the caches do not know the organization (yet): the webhook asks the
+    /// API server before it answers (see `Webhook::confirm`).
+    pub unconfirmed: bool,
 }
 
 impl Decision {
     pub fn allow(reason: impl Into<String>) -> Self {
-        Self { allowed: true, rule: "allowed", message: reason.into() }
+        Self { allowed: true, rule: "allowed", message: reason.into(), unconfirmed: false }
+    }
+
+    /// Allowed on what the caches do not show; to be confirmed from the API server.
+    pub fn allow_unconfirmed(reason: impl Into<String>) -> Self {
+        Self { unconfirmed: true, ..Self::allow(reason) }
     }
 
     pub fn deny(rule: &'static str, message: impl Into<String>) -> Self {
-        Self { allowed: false, rule, message: message.into() }
+        Self { allowed: false, rule, message: message.into(), unconfirmed: false }
     }
 
     /// The text kubectl shows after "admission webhook ... denied the request:".
@@ -142,7 +150,7 @@ pub(crate) use check;
 pub fn owning_organization(facts: &dyn Facts, who: &Requester, org_name: &str) -> Result<Organization, Decision> {
     match facts.organization(org_name) {
         Some(org) => Ok(org),
-        None if who.platform_admin => Err(Decision::allow("platform admin (organization not created yet)")),
+        None if who.platform_admin => Err(Decision::allow_unconfirmed("platform admin (organization not created yet)")),
         None => Err(Decision::deny(
             "unknown-organization",
             format!("organization {org_name} does not exist: create it first, or fix spec.organization"),

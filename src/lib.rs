@@ -12,6 +12,7 @@ pub mod http_auth;
 pub mod leader;
 pub mod ledger;
 pub mod log_level;
+pub mod metering;
 pub mod metrics;
 pub mod settings;
 pub mod tenancy;

@@ -11,6 +11,8 @@ mod kill9;
 mod outage;
 #[path = "ledger/stores.rs"]
 mod stores;
+#[path = "ledger/usage.rs"]
+mod usage;
 
 use atlantiplex_operator::ledger::{
     self, AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditResult, Backend, Durability, HealthState, Ledger,
@@ -50,7 +52,10 @@ cases!(
     stores::stripe_events_are_processed_once => stripe_events,
     stores::subscription_history_is_kept => subscription_history,
     stores::invoices_are_upserted => invoices,
-    stores::usage_events_roll_up => usage,
+    usage::events_are_stored_once_and_rolled_up => usage_events,
+    usage::concurrent_batches_count_each_event_once => usage_concurrent,
+    usage::storage_windows_are_replaced => usage_storage,
+    usage::pushes_are_recorded_once => meter_pushes,
     stores::api_keys_store_only_hashes => api_keys,
     stores::settings_round_trip => settings,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,
@@ -72,9 +77,16 @@ async fn migrations_are_idempotent(db: TestDb) {
     ledger.set_setting("", "k", "v").await.unwrap();
     let again = db.ledger().await;
     assert_eq!(again.setting("", "k").await.unwrap().as_deref(), Some("v"));
-    for table in
-        ["audit_log", "stripe_events", "subscription_history", "invoices", "usage_events", "usage_rollups", "api_keys"]
-    {
+    for table in [
+        "audit_log",
+        "stripe_events",
+        "subscription_history",
+        "invoices",
+        "usage_events",
+        "usage_hourly",
+        "meter_pushes",
+        "api_keys",
+    ] {
         let n: i64 =
             sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(again.pool()).await.unwrap();
         assert_eq!(n, 0, "{table}");

@@ -7,7 +7,10 @@ use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 
 /// (version, description, SQL), oldest first.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "ledger", include_str!("../../migrations/0001_ledger.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "ledger", include_str!("../../migrations/0001_ledger.sql")),
+    (2, "metering", include_str!("../../migrations/0002_metering.sql")),
+];
 
 /// The newest schema version this binary knows.
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -35,7 +35,7 @@ pub use migrations::LATEST_VERSION;
 pub use retention::{DEFAULT_RETENTION_DAYS, RETENTION_BATCH};
 pub use subscriptions::SubscriptionChange;
 pub use time::{parse_duration, parse_time_bound};
-pub use usage::{RollupPeriod, UsageEvent, UsageRollup};
+pub use usage::{Inserted, MeterPush, PushState, UsageWindow};
 pub use writer::{
     Accepted, AuditCounters, AuditHealth, AuditLog, AuditLogOptions, AuditStats, Durability, HealthState,
 };

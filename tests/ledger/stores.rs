@@ -1,7 +1,7 @@
 //! The stores the billing and metering work uses, on both backends.
 
 use super::TestDb;
-use atlantiplex_operator::ledger::{Invoice, RollupPeriod, SubscriptionChange, UsageEvent, hash_api_key};
+use atlantiplex_operator::ledger::{Invoice, SubscriptionChange, hash_api_key};
 use jiff::{SignedDuration, Timestamp};
 
 pub async fn stripe_events_are_processed_once(db: TestDb) {
@@ -93,43 +93,6 @@ pub async fn invoices_are_upserted(db: TestDb) {
     assert_eq!(listed[0], invoice, "newest first, the latest state");
     assert_eq!(listed[1].stripe_invoice_id, "in_0");
     assert!(ledger.invoices("globex", 10).await.unwrap().is_empty());
-}
-
-pub async fn usage_events_roll_up(db: TestDb) {
-    let ledger = db.ledger().await;
-    let t0: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
-    let m = SignedDuration::from_mins;
-    let event = |id: &str, org: &str, at: Timestamp, q: i64| UsageEvent {
-        id: id.into(),
-        organization: org.into(),
-        metric: "api_requests".into(),
-        quantity: q,
-        at,
-    };
-    for e in [
-        event("u1", "acme", t0 + m(5), 10),
-        event("u2", "acme", t0 + m(55), 5),
-        event("u3", "acme", t0 + m(65), 7),
-        event("u4", "globex", t0 + m(10), 100),
-    ] {
-        assert!(ledger.insert_usage_event(&e).await.unwrap());
-    }
-    assert!(!ledger.insert_usage_event(&event("u1", "acme", t0, 999)).await.unwrap(), "same id again");
-    let day = SignedDuration::from_hours(24);
-    assert_eq!(ledger.roll_up_usage(RollupPeriod::Hour, t0, t0 + m(120)).await.unwrap(), 3);
-    let hours = ledger.usage_rollups("acme", "api_requests", RollupPeriod::Hour, t0 - day, t0 + day).await.unwrap();
-    assert_eq!(hours.iter().map(|r| (r.quantity, r.events)).collect::<Vec<_>>(), [(15, 2), (7, 1)]);
-    assert_eq!(hours[1].period_start, t0 + m(60));
-    // A late event and a second run: the whole hour is recomputed, not added twice.
-    assert!(ledger.insert_usage_event(&event("u5", "acme", t0 + m(30), 1)).await.unwrap());
-    ledger.roll_up_usage(RollupPeriod::Hour, t0 + m(30), t0 + m(31)).await.unwrap();
-    let hours = ledger.usage_rollups("acme", "api_requests", RollupPeriod::Hour, t0 - day, t0 + day).await.unwrap();
-    assert_eq!(hours.iter().map(|r| r.quantity).collect::<Vec<_>>(), [16, 7]);
-    ledger.roll_up_usage(RollupPeriod::Day, t0, t0).await.unwrap();
-    let days = ledger.usage_rollups("acme", "api_requests", RollupPeriod::Day, t0 - day, t0 + day).await.unwrap();
-    assert_eq!(days.len(), 1);
-    assert_eq!((days[0].quantity, days[0].events), (23, 4));
-    assert_eq!(days[0].period_start.to_string(), "2026-03-01T00:00:00Z");
 }
 
 pub async fn api_keys_store_only_hashes(db: TestDb) {

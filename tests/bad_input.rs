@@ -5,7 +5,7 @@ mod support;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use support::{cluster_with_operator, exists, org_yaml};
+use support::{cluster, cluster_with_operator, exists, org_yaml};
 
 #[tokio::test]
 async fn invalid_slug_is_refused_by_the_api_server() {
@@ -39,6 +39,42 @@ async fn unknown_or_misplaced_roles_are_refused() {
     assert!(err.contains("namespace is required for kind ServiceAccount"), "{err}");
     let err = h.apply_err(&org_yaml("roles", "roles", "  security:\n    ipAllowList: [not-a-cidr]\n"));
     assert!(err.contains("ipAllowList") && err.contains("CIDR"), "{err}");
+}
+
+#[tokio::test]
+async fn plan_overage_is_checked_by_the_api_server() {
+    let h = cluster();
+    let plan = |spec: &str| {
+        format!("apiVersion: atlantiplex.io/v1alpha1\nkind: Plan\nmetadata:\n  name: overage-check\nspec:\n{spec}")
+    };
+    let err = h.apply_err(&plan(
+        "  price: { amountCents: 999 }\n  limits: { bandwidth: 10Gi }\n  overage: { bandwidth: { action: Bill } }\n",
+    ));
+    assert!(
+        err.contains("spec.overage.bandwidth") && err.contains("action Bill needs a price: set centsPerGiB"),
+        "{err}"
+    );
+    let err = h.apply_err(&plan(
+        "  price: { amountCents: 999 }\n  limits: { storage: 10Gi }\n  overage: { storage: { action: Block, centsPerGiBMonth: 5 } }\n",
+    ));
+    assert!(err.contains("action Block bills nothing: remove centsPerGiBMonth"), "{err}");
+    let err = h.apply_err(&plan(
+        "  price: { amountCents: 999 }\n  overage: { apiCalls: { action: Bill, centsPerThousandCalls: 2 } }\n",
+    ));
+    assert!(err.contains("overage.apiCalls applies beyond limits.apiCalls, which is absent (unlimited)"), "{err}");
+    let err = h.apply_err(&plan(
+        "  price: { amountCents: 0 }\n  limits: { streamHours: 10 }\n  overage: { streamHours: { action: Bill, centsPerHour: 5 } }\n",
+    ));
+    assert!(err.contains("overage action Bill needs a billed plan"), "{err}");
+    let err = h.apply_err(&plan(
+        "  price: { amountCents: 999 }\n  limits: { streamHours: 10 }\n  overage: { streamHours: { action: Charge } }\n",
+    ));
+    assert!(err.contains("spec.overage.streamHours.action") && err.contains("Unsupported value"), "{err}");
+    // Pay as you go: nothing included, every call billed.
+    h.apply_ok(&plan(
+        "  price: { amountCents: 999 }\n  limits: { apiCalls: 0 }\n  overage: { apiCalls: { action: Bill, centsPerThousandCalls: 3 } }\n",
+    ));
+    h.kubectl_ok(&["delete", "plan", "overage-check"]);
 }
 
 #[tokio::test]

@@ -10,6 +10,10 @@
 //! as `get` on the resource `auditrecords` of the API group `atlantiplex.io`, which exists only
 //! for RBAC: `apiGroups: ["atlantiplex.io"], resources: ["auditrecords"], verbs: ["get"]`.
 //!
+//! Usage ingestion (`crate::usage_endpoint`, on its own HTTPS port) asks the same way for a resource in a
+//! namespace: `create` on `usageevents.atlantiplex.io` in the namespace an event is for
+//! ([`Authorizer::check_permission`]), so a RoleBinding in a tenant namespace decides who reports for it.
+//!
 //! Outcomes are cached briefly, so a Prometheus scrape every 30 s costs about one pair of reviews
 //! per scrape interval instead of two API calls per request.
 
@@ -47,8 +51,9 @@ pub const AUDIT_RESOURCE: &str = "auditrecords";
 pub enum Permission {
     /// A non-resource URL and verb, e.g. `get` `/metrics`.
     NonResourceUrl { path: String, verb: String },
-    /// A verb on a cluster-scoped resource (one that exists only for RBAC's sake).
-    Resource { group: &'static str, resource: &'static str, verb: String },
+    /// A verb on a resource that exists only for RBAC's sake: cluster-wide (`namespace` None, the
+    /// audit API), or in one namespace (usage reports: a RoleBinding there grants it).
+    Resource { group: &'static str, resource: &'static str, verb: String, namespace: Option<String> },
 }
 
 impl Permission {
@@ -56,7 +61,12 @@ impl Permission {
     /// could protect (see the module documentation).
     pub fn for_request(path: &str, verb: &str) -> Option<Self> {
         if path == AUDIT_PATH {
-            return Some(Permission::Resource { group: AUDIT_GROUP, resource: AUDIT_RESOURCE, verb: verb.into() });
+            return Some(Permission::Resource {
+                group: AUDIT_GROUP,
+                resource: AUDIT_RESOURCE,
+                verb: verb.into(),
+                namespace: None,
+            });
         }
         let discovery = ["/api", "/apis"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
         (!discovery).then(|| Permission::NonResourceUrl { path: path.into(), verb: verb.into() })
@@ -66,9 +76,25 @@ impl Permission {
     pub fn rule(&self) -> String {
         match self {
             Permission::NonResourceUrl { path, verb } => format!("nonResourceURLs [{path}] verbs [{verb}]"),
-            Permission::Resource { group, resource, verb } => {
+            Permission::Resource { group, resource, verb, .. } => {
                 format!("apiGroups [{group}] resources [{resource}] verbs [{verb}]")
             }
+        }
+    }
+
+    /// What the cache keys it by besides the token and verb: the path, or the resource and namespace.
+    fn scope(&self) -> String {
+        match self {
+            Permission::NonResourceUrl { path, .. } => path.clone(),
+            Permission::Resource { group, resource, namespace, .. } => {
+                format!("resource:{group}/{resource}/{}", namespace.as_deref().unwrap_or(""))
+            }
+        }
+    }
+
+    fn verb(&self) -> &str {
+        match self {
+            Permission::NonResourceUrl { verb, .. } | Permission::Resource { verb, .. } => verb,
         }
     }
 }
@@ -162,12 +188,13 @@ pub fn access_review(user: &UserInfo, permission: &Permission) -> SubjectAccessR
         Permission::NonResourceUrl { path, verb } => {
             (Some(NonResourceAttributes { path: Some(path.clone()), verb: Some(verb.clone()) }), None)
         }
-        Permission::Resource { group, resource, verb } => (
+        Permission::Resource { group, resource, verb, namespace } => (
             None,
             Some(ResourceAttributes {
                 group: Some(group.to_string()),
                 resource: Some(resource.to_string()),
                 verb: Some(verb.clone()),
+                namespace: namespace.clone(),
                 ..Default::default()
             }),
         ),
@@ -262,15 +289,39 @@ impl Authorizer {
 
     /// May the sender of `headers` `verb` `path`?
     pub async fn check(&self, headers: &HeaderMap, path: &str, verb: &str) -> Outcome {
+        let permission = Permission::for_request(path, verb);
+        self.check_cached(headers, path, verb, permission.as_ref(), path).await
+    }
+
+    /// Does the sender of `headers` hold `permission` (e.g. `create` usageevents in one namespace)?
+    /// `target` names what was asked for in a refusal.
+    pub async fn check_permission(&self, headers: &HeaderMap, permission: &Permission, target: &str) -> Outcome {
+        self.check_cached(headers, &permission.scope(), permission.verb(), Some(permission), target).await
+    }
+
+    /// Is the token of `headers` one the API server accepts? (TokenReview alone; `Allowed` names the user.)
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Outcome {
+        self.check_cached(headers, "authenticate:", "", None, "").await
+    }
+
+    async fn check_cached(
+        &self,
+        headers: &HeaderMap,
+        scope: &str,
+        verb: &str,
+        permission: Option<&Permission>,
+        target: &str,
+    ) -> Outcome {
         let token = match bearer_token(headers) {
             Ok(token) => token,
             Err(why) => return Outcome::Unauthenticated(why.to_string()),
         };
-        let key = cache_key(token, path, verb);
+        let key = cache_key(token, scope, verb);
         if let Some(outcome) = self.with_cache(|cache| cache.get(&key, Instant::now())) {
             return outcome;
         }
-        let outcome = match tokio::time::timeout(REVIEW_TIMEOUT, self.review(token, path, verb)).await {
+        let review = self.review(token, target, verb, permission, scope == "authenticate:");
+        let outcome = match tokio::time::timeout(REVIEW_TIMEOUT, review).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::Unavailable(format!(
                 "the Kubernetes API server did not answer the token and access review within {REVIEW_TIMEOUT:?}: retry"
@@ -291,7 +342,14 @@ impl Authorizer {
     /// issuer of) the token and knows whether it was revoked (TokenReview), and it holds the RBAC
     /// rules (SubjectAccessReview). This is the "webhook" authentication and authorization of
     /// kubelets and kube-rbac-proxy; the operator needs `create` on both review resources.
-    async fn review(&self, token: &str, path: &str, verb: &str) -> Outcome {
+    async fn review(
+        &self,
+        token: &str,
+        path: &str,
+        verb: &str,
+        permission: Option<&Permission>,
+        authenticate_only: bool,
+    ) -> Outcome {
         let tokens: Api<TokenReview> = Api::all(self.client.clone());
         let request =
             TokenReview { spec: TokenReviewSpec { token: token.to_string(), audiences: None }, ..Default::default() };
@@ -319,11 +377,14 @@ impl Authorizer {
             rule,
             reason,
         };
-        let Some(permission) = Permission::for_request(path, verb) else {
+        if authenticate_only {
+            return Outcome::Allowed { user: username };
+        }
+        let Some(permission) = permission else {
             return forbidden(String::new(), "every authenticated user may read URLs under /api and /apis".into());
         };
         let reviews: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        match reviews.create(&PostParams::default(), &access_review(&user, &permission)).await {
+        match reviews.create(&PostParams::default(), &access_review(&user, permission)).await {
             Ok(review) => {
                 let status = review.status.unwrap_or_default();
                 if status.allowed {
@@ -401,7 +462,12 @@ mod tests {
         let audit = Permission::for_request("/api/v1/audit", "get").unwrap();
         assert_eq!(
             audit,
-            Permission::Resource { group: "atlantiplex.io", resource: "auditrecords", verb: "get".into() }
+            Permission::Resource {
+                group: "atlantiplex.io",
+                resource: "auditrecords",
+                verb: "get".into(),
+                namespace: None
+            }
         );
         assert_eq!(audit.rule(), "apiGroups [atlantiplex.io] resources [auditrecords] verbs [get]");
         assert_eq!(
@@ -442,6 +508,24 @@ mod tests {
             serde_json::json!({"group": "atlantiplex.io", "resource": "auditrecords", "verb": "get"})
         );
         assert!(json["spec"].get("nonResourceAttributes").is_none());
+        let usage = Permission::Resource {
+            group: "atlantiplex.io",
+            resource: "usageevents",
+            verb: "create".into(),
+            namespace: Some("org-acme".into()),
+        };
+        let json = serde_json::to_value(access_review(&user, &usage)).unwrap();
+        assert_eq!(
+            json["spec"]["resourceAttributes"],
+            serde_json::json!({"group": "atlantiplex.io", "resource": "usageevents", "verb": "create", "namespace": "org-acme"})
+        );
+        let other = Permission::Resource {
+            group: "atlantiplex.io",
+            resource: "usageevents",
+            verb: "create".into(),
+            namespace: Some("org-other".into()),
+        };
+        assert_ne!(usage.scope(), other.scope(), "one namespace's outcome is never reused for another");
     }
 
     #[test]

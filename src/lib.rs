@@ -16,3 +16,4 @@ pub mod metering;
 pub mod metrics;
 pub mod settings;
 pub mod tenancy;
+pub mod usage_endpoint;

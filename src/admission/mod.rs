@@ -12,7 +12,7 @@ pub mod settings;
 pub use certs::{Renewal, renewal};
 pub use facts::PlatformAdmins;
 pub use review::Webhook;
-pub use server::router;
+pub use server::{CertResolver, router, serve_tls};
 
 use crate::controller::{Context, apply};
 use crate::metrics::Metrics;
@@ -40,7 +40,8 @@ pub async fn start(
     context: Arc<OnceLock<Arc<Context>>>,
     metrics: Arc<Metrics>,
     audit: Option<crate::ledger::AuditLog>,
-) -> anyhow::Result<()> {
+    extra_names: Vec<String>,
+) -> anyhow::Result<Arc<server::CertResolver>> {
     let operator_user = whoami(&client).await;
     let client_verifier = match &settings.webhook_client_ca {
         Some(path) => Some(server::client_verifier(path)?),
@@ -61,7 +62,12 @@ pub async fn start(
         audit,
         caller_verified: client_verifier.is_some(),
     });
-    let names = certificate_names(&settings)?;
+    let mut names = certificate_names(&settings)?;
+    // Other HTTPS servers of the operator (usage ingestion) share the certificate; with --webhook-url (a
+    // development override) they are reached at its host too.
+    if settings.webhook_url.is_none() {
+        names.extend(extra_names);
+    }
     let cert = load_certificate(&client, &settings, &names).await?;
     let resolver = Arc::new(server::CertResolver::new(&cert)?);
     let listener = listen_shared(settings.webhook_bind)
@@ -74,14 +80,14 @@ pub async fn start(
         operator = operator_user.as_deref().unwrap_or("unknown"),
         "admission webhook serving and registered"
     );
-    tokio::spawn(maintain(client, settings, names, resolver, cert, operator_user));
-    Ok(())
+    tokio::spawn(maintain(client, settings, names, resolver.clone(), cert, operator_user));
+    Ok(resolver)
 }
 
 /// A listener other replicas on the same host may share (SO_REUSEPORT): the kernel spreads
 /// connections over them as a Service would, and the survivors take all when one stops. This
 /// is what lets replicas run as local processes behind one development webhook URL.
-fn listen_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+pub fn listen_shared(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
     socket.set_reuseaddr(true)?;
     socket.set_reuseport(true)?;

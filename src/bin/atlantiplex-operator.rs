@@ -94,6 +94,8 @@ struct RunArgs {
     admission: AdmissionSettings,
     #[command(flatten)]
     billing: BillingSettings,
+    #[command(flatten)]
+    usage: atlantiplex_operator::usage_endpoint::UsageSettings,
     /// Run several replicas: only the holder of the Lease `atlantiplex-operator-leader` (in the
     /// operator's namespace) reconciles; every replica serves the webhook.
     #[arg(long, env = "ATLANTIPLEX_LEADER_ELECTION", num_args = 0..=1, default_missing_value = "true",
@@ -232,6 +234,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(reason) = billing_handle.disabled_reason() {
         tracing::info!(%reason, "billing disabled");
     }
+    // One cache of token and access reviews for the metrics port and usage ingestion.
+    let authorizer = Arc::new(atlantiplex_operator::http_auth::Authorizer::new(client.clone()));
     // The Stripe webhook shares the plain HTTP port (behind the cluster's ingress TLS) and stays
     // public: Stripe signs its calls. The audit API and the log level need an RBAC-allowed token.
     tokio::spawn(admission::serve_metrics(admission::MetricsServer {
@@ -240,12 +244,30 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         context: context.clone(),
         public: billing::webhook::router(billing_handle.clone(), context.clone()),
         protected: ledger::http::router(ledger.clone()).merge(atlantiplex_operator::log_level::router(log_level)),
-        authorizer: Arc::new(atlantiplex_operator::http_auth::Authorizer::new(client.clone())),
+        authorizer: authorizer.clone(),
         metrics_insecure: args.admission.metrics_insecure,
     }));
-    admission::start(client.clone(), args.admission, policy, context.clone(), metrics.clone(), Some(audit.clone()))
-        .await
-        .context("starting the admission webhook")?;
+    let resolver = admission::start(
+        client.clone(),
+        args.admission,
+        policy,
+        context.clone(),
+        metrics.clone(),
+        Some(audit.clone()),
+        args.usage.certificate_names(),
+    )
+    .await
+    .context("starting the admission webhook")?;
+    // Usage events over HTTPS with the same certificate (every replica serves them).
+    let usage = atlantiplex_operator::usage_endpoint::UsageEndpoint {
+        context: context.clone(),
+        ledger: ledger.clone(),
+        authorizer,
+        max_body_bytes: args.usage.usage_max_body_bytes,
+        grace: jiff::SignedDuration::from_hours(i64::from(args.usage.usage_grace_hours)),
+        changed: None,
+    };
+    atlantiplex_operator::usage_endpoint::start(&args.usage, resolver, usage).context("starting usage ingestion")?;
     let identity = replica_identity();
     let leadership = if args.leader_election {
         let lease = Duration::from_secs(args.lease_seconds);

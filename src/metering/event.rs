@@ -178,6 +178,12 @@ pub enum Rejection {
         "data.value {found:?} is more than one event may carry (10^15 {unit}): split the usage into several events"
     )]
     ValueTooLarge { found: String, unit: &'static str },
+    #[error(
+        "subject {subject:?} names namespace {namespace:?}, which is not an organization's namespace: set subject to \
+         the tenant namespace the usage happened in (org-<slug> or <slug>--<team>), optionally followed by \
+         /<what used it>, e.g. org-acme/stream-42"
+    )]
+    UnknownNamespace { subject: String, namespace: String },
 }
 
 fn fractional_message(found: &str, meter: Meter, max_decimals: u32) -> String {
@@ -214,6 +220,7 @@ impl Rejection {
             Rejection::ValueNegative { .. } => "value-negative",
             Rejection::ValueFractional { .. } => "value-fractional",
             Rejection::ValueTooLarge { .. } => "value-too-large",
+            Rejection::UnknownNamespace { .. } => "unknown-namespace",
         }
     }
 
@@ -235,6 +242,7 @@ impl Rejection {
             | Rejection::ValueNegative { .. }
             | Rejection::ValueFractional { .. }
             | Rejection::ValueTooLarge { .. } => "data.value",
+            Rejection::UnknownNamespace { .. } => "subject",
         }
     }
 

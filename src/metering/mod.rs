@@ -6,6 +6,7 @@
 //! - [`meter`]: the meters, their units and CloudEvents types.
 //! - [`units`]: decimal values, base units → billing units, and the one rounding rule.
 //! - [`event`]: CloudEvents 1.0 usage events: a request body parsed, each event accepted or rejected.
+//! - [`intake`]: whose usage an event is (its namespace's organization) and the per-event answer.
 //! - [`window`]: hourly windows and the roll-up of events into them.
 //! - [`period`]: billing periods (Stripe's, or the calendar month) and period totals.
 //! - [`storage`]: time-weighted GiB-months from storage samples.
@@ -17,6 +18,7 @@
 //! The formulas and rounding rules are written out in docs/metering.md.
 
 pub mod event;
+pub mod intake;
 pub mod limits;
 pub mod meter;
 pub mod overage;

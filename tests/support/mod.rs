@@ -73,7 +73,8 @@ impl Harness {
         let port = self.webhook_port();
         cmd.args(["--webhook-bind", &format!("127.0.0.1:{port}")])
             .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
-            .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")]);
+            .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
+            .args(["--usage-bind", &format!("127.0.0.1:{}", self.usage_port())]);
         // The ledger next to the control plane's files, not in the working directory.
         cmd.arg("--database-url").arg(self.plane.dir.join("ledger.db"));
         cmd
@@ -87,6 +88,12 @@ impl Harness {
     /// Waits until the operator's /readyz answers 200: caches filled, webhook deciding.
     pub fn wait_operator_ready(&self) {
         wait_ready_on(self.metrics_port());
+    }
+
+    /// The usage ingestion port (HTTPS, `POST /v1/usage`), shared by the binary's operators like the webhook's.
+    pub fn usage_port(&self) -> u16 {
+        static PORT: OnceLock<u16> = OnceLock::new();
+        *PORT.get_or_init(|| devcluster::free_port().expect("free port"))
     }
 
     pub fn webhook_port(&self) -> u16 {

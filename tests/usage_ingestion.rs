@@ -1,0 +1,212 @@
+//! Usage ingestion end to end: `POST /v1/usage` on the operator's HTTPS usage port, against the real API
+//! server (TokenReview, SubjectAccessReview, RoleBindings) and the operator's ledger.
+//! - a ServiceAccount bound to `atlantiplex-usage-reporter` in a tenant namespace reports a batch → 202 with
+//!   each event's outcome; the same batch again → all duplicate; the ledger counts each event once;
+//! - no binding → 403; bound in organization A, reporting for B's namespace → 403, nothing recorded;
+//! - malformed bodies, an unknown type, over 1,000 events, an oversized body, no or a made-up token → 4xx
+//!   naming the field and the fix, nothing recorded.
+
+mod support;
+
+use atlantiplex_operator::ledger::Ledger;
+use atlantiplex_operator::metering::{Meter, period::calendar_month};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use support::{Harness, body_of, cluster_with_operator, eventually, org_yaml, status_of};
+
+/// The chart's ClusterRole (charts/atlantiplex-operator/templates/clusterrole.yaml), as a platform engineer
+/// installs it with the chart.
+const REPORTER_ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: atlantiplex-usage-reporter}\nrules:\n  - {apiGroups: [atlantiplex.io], resources: [usageevents], verbs: [create]}\n";
+
+/// A ServiceAccount in `namespace`, bound to the reporter role there when `bound`; its token.
+fn reporter(h: &Harness, namespace: &str, name: &str, bound: bool) -> String {
+    let mut yaml =
+        format!("apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: {name}, namespace: {namespace}}}\n");
+    if bound {
+        yaml.push_str(&format!(
+            "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: {name}-usage, namespace: {namespace}}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: atlantiplex-usage-reporter}}\n\
+             subjects: [{{kind: ServiceAccount, name: {name}, namespace: {namespace}}}]\n"
+        ));
+    }
+    h.apply_ok(&yaml);
+    h.kubectl_ok(&["create", "token", name, "-n", namespace, "--duration=1h"]).trim().to_string()
+}
+
+/// What the operator asks the API server (`kubectl auth can-i` cannot: it refuses resources without an API).
+fn may_report(h: &Harness, user: &str, namespace: &str) -> bool {
+    let namespace_group = user.split(':').nth(2).unwrap_or_default();
+    let review = format!(
+        "apiVersion: authorization.k8s.io/v1\nkind: SubjectAccessReview\nspec:\n  user: {user}\n  groups: \
+         [system:serviceaccounts, 'system:serviceaccounts:{namespace_group}', system:authenticated]\n  \
+         resourceAttributes: {{group: atlantiplex.io, resource: usageevents, verb: create, namespace: {namespace}}}\n"
+    );
+    let out = h.kubectl_stdin(&["create", "-o", "jsonpath={.status.allowed}", "-f", "-"], &review);
+    String::from_utf8_lossy(&out.stdout).trim() == "true"
+}
+
+/// POSTs `body` to /v1/usage over TLS, trusting the operator's CA; the raw HTTP reply.
+async fn post_usage(h: &Harness, token: Option<&str>, body: &str) -> String {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let secrets: Api<Secret> = Api::namespaced(h.client().await, "atlantiplex-system");
+    let secret = secrets.get("atlantiplex-operator-webhook-tls").await.expect("serving certificate Secret");
+    let ca = secret.data.and_then(|d| d.get("ca.crt").cloned()).expect("ca.crt");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca.0) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", h.usage_port())).await.expect("usage port answers");
+    let name = ServerName::try_from("127.0.0.1").expect("server name");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.expect("TLS handshake");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST /v1/usage HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/cloudevents-batch+json\r\n\
+         Connection: close\r\n{auth}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(request.as_bytes()).await.expect("write headers");
+    // A server may answer (413) before reading all of an oversized body.
+    let _ = tls.write_all(body.as_bytes()).await;
+    let mut reply = Vec::new();
+    let _ = tls.read_to_end(&mut reply).await;
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn json_body(reply: &str) -> Value {
+    // axum may send the 202 chunked; take the JSON object between the first { and the last }.
+    let body = body_of(reply);
+    let (start, end) = (body.find('{').unwrap_or(0), body.rfind('}').map_or(0, |i| i + 1));
+    serde_json::from_str(&body[start..end]).unwrap_or_else(|e| panic!("not JSON ({e}): {reply}"))
+}
+
+fn event(id: &str, subject: &str, meter: &str, value: &str) -> Value {
+    let time = jiff::Timestamp::now().to_string();
+    json!({"specversion": "1.0", "id": id, "source": "edge/test", "type": format!("io.atlantiplex.usage.{meter}"),
+           "time": time, "subject": subject, "data": {"value": value}})
+}
+
+async fn totals(h: &Harness, organization: &str) -> std::collections::BTreeMap<Meter, i64> {
+    let ledger = Ledger::connect(&h.plane.dir.join("ledger.db").display().to_string()).await.expect("ledger");
+    let period = calendar_month(jiff::Timestamp::now()).expect("period");
+    let totals = ledger.usage_totals(organization, &period).await.expect("totals");
+    ledger.close().await;
+    totals
+}
+
+fn assert_problem(reply: &str, status: u16, rule: &str, field: &str, words: &str) {
+    assert_eq!(status_of(reply), status, "{reply}");
+    assert!(reply.to_lowercase().contains("content-type: application/problem+json"), "{reply}");
+    let problem = json_body(reply);
+    assert_eq!(problem["type"], format!("urn:atlantiplex:problem:{rule}"), "{reply}");
+    assert_eq!(problem["status"], status, "{reply}");
+    assert_eq!(problem["field"], field, "{reply}");
+    assert!(problem["title"].as_str().is_some_and(|t| !t.is_empty()), "{reply}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(words), "expected {words:?} in: {detail}");
+}
+
+#[tokio::test]
+async fn reporters_bound_in_a_tenant_namespace_report_each_event_once_and_nobody_else_reports() {
+    let h = cluster_with_operator();
+    h.apply_ok(REPORTER_ROLE);
+    h.apply_ok(&org_yaml("ingest-a", "ingest-a", ""));
+    h.apply_ok(&org_yaml("ingest-b", "ingest-b", ""));
+    h.wait_ready("organization", "ingest-a");
+    h.wait_ready("organization", "ingest-b");
+    let edge = reporter(&h, "org-ingest-a", "edge", true);
+
+    // A batch for the home namespace and a stream in it: 202, each event accepted.
+    let batch = json!([
+        event("bw-1", "org-ingest-a", "bandwidth", "1048576"),
+        event("bw-2", "org-ingest-a/stream-1", "bandwidth", "1024"),
+        event("st-1", "org-ingest-a/stream-1", "stream_time", "90.5"),
+        event("api-1", "org-ingest-a", "api_calls", "3"),
+    ])
+    .to_string();
+    // RBAC takes the new binding within moments; asked first, so the operator caches no early refusal.
+    eventually("RBAC allows the reporter to create usageevents in org-ingest-a", || async {
+        may_report(&h, "system:serviceaccount:org-ingest-a:edge", "org-ingest-a")
+    })
+    .await;
+    let reply = post_usage(&h, Some(&edge), &batch).await;
+    assert_eq!(status_of(&reply), 202, "{reply}");
+    let report = json_body(&reply);
+    assert_eq!((report["accepted"].as_u64(), report["duplicate"].as_u64()), (Some(4), Some(0)), "{reply}");
+    assert_eq!(report["results"][0], json!({"index": 0, "id": "bw-1", "outcome": "accepted"}));
+    // The same batch again (a retry): all duplicate, nothing counted twice.
+    let again = post_usage(&h, Some(&edge), &batch).await;
+    assert_eq!(status_of(&again), 202, "{again}");
+    let report = json_body(&again);
+    assert_eq!((report["accepted"].as_u64(), report["duplicate"].as_u64()), (Some(0), Some(4)), "{again}");
+    assert!(report["results"].as_array().unwrap().iter().all(|r| r["outcome"] == "duplicate"), "{again}");
+    let counted = totals(&h, "ingest-a").await;
+    assert_eq!(counted.get(&Meter::Bandwidth), Some(&(1048576 + 1024)), "{counted:?}");
+    assert_eq!(counted.get(&Meter::StreamTime), Some(&90_500), "milliseconds: {counted:?}");
+    assert_eq!(counted.get(&Meter::ApiCalls), Some(&3), "{counted:?}");
+
+    // One bad event costs only itself: an unknown type and an unmanaged namespace are rejected by name.
+    let mixed = json!([
+        event("ok-1", "org-ingest-a", "bandwidth", "10"),
+        event("bad-type", "org-ingest-a", "storage", "10"),
+        event("bad-ns", "kube-system", "bandwidth", "10"),
+    ])
+    .to_string();
+    let reply = post_usage(&h, Some(&edge), &mixed).await;
+    assert_eq!(status_of(&reply), 202, "{reply}");
+    let results = json_body(&reply)["results"].clone();
+    assert_eq!(results[0]["outcome"], "accepted", "{reply}");
+    assert_eq!((results[1]["rule"].as_str(), results[1]["field"].as_str()), (Some("unknown-type"), Some("type")));
+    assert!(results[1]["reason"].as_str().unwrap().contains("send io.atlantiplex.usage.bandwidth"), "{reply}");
+    assert_eq!(
+        (results[2]["rule"].as_str(), results[2]["field"].as_str()),
+        (Some("unknown-namespace"), Some("subject"))
+    );
+
+    // A ServiceAccount without the binding: 403, naming the namespace and the RoleBinding to create.
+    let unbound = reporter(&h, "org-ingest-a", "unbound", false);
+    let one = json!(event("nobind-1", "org-ingest-a", "bandwidth", "5")).to_string();
+    let reply = post_usage(&h, Some(&unbound), &one).await;
+    assert_problem(&reply, 403, "forbidden-namespace", "subject", "RoleBinding in namespace org-ingest-a");
+    // Bound in A, reporting for B's namespace (alone, or within a batch of A's): refused, nothing recorded.
+    let for_b = json!(event("cross-1", "org-ingest-b", "bandwidth", "7")).to_string();
+    let reply = post_usage(&h, Some(&edge), &for_b).await;
+    assert_problem(&reply, 403, "forbidden-namespace", "subject", "org-ingest-b");
+    let both =
+        json!([event("cross-2", "org-ingest-a", "bandwidth", "7"), event("cross-3", "org-ingest-b", "bandwidth", "7")])
+            .to_string();
+    assert_eq!(status_of(&post_usage(&h, Some(&edge), &both).await), 403);
+
+    // Bad requests: a 4xx problem naming the field and the fix.
+    assert_problem(&post_usage(&h, None, &one).await, 401, "unauthenticated", "Authorization", "Authorization: Bearer");
+    assert_problem(
+        &post_usage(&h, Some("made-up-token"), &one).await,
+        401,
+        "unauthenticated",
+        "Authorization",
+        "does not accept the token",
+    );
+    assert_problem(&post_usage(&h, Some(&edge), "{not json").await, 400, "not-json", "body", "send one CloudEvent");
+    assert_problem(&post_usage(&h, Some(&edge), "\"text\"").await, 400, "not-events", "body", "a JSON string");
+    assert_problem(&post_usage(&h, Some(&edge), "[]").await, 400, "empty-batch", "body", "at least one event");
+    let many: Vec<Value> = (0..1001).map(|i| event(&format!("many-{i}"), "org-ingest-a", "bandwidth", "1")).collect();
+    let many = Value::Array(many).to_string();
+    assert!(many.len() < 1 << 20, "under the size limit, over the count");
+    assert_problem(&post_usage(&h, Some(&edge), &many).await, 400, "batch-too-large", "body", "at most 1000 events");
+    let huge = format!("[{}]", vec![json!(event("x", "org-ingest-a", "bandwidth", "1")).to_string(); 6000].join(","));
+    assert!(huge.len() > 1 << 20);
+    assert_problem(&post_usage(&h, Some(&edge), &huge).await, 413, "body-too-large", "body", "send fewer events");
+
+    // None of the refused requests recorded anything: only ok-1 joined the first batch's totals.
+    let counted = totals(&h, "ingest-a").await;
+    assert_eq!(counted.get(&Meter::Bandwidth), Some(&(1048576 + 1024 + 10)), "{counted:?}");
+    assert!(totals(&h, "ingest-b").await.is_empty(), "nothing for B");
+}

@@ -111,13 +111,13 @@ impl Metrics {
         let organization_usage = Family::<UsageLabels, Gauge>::default();
         registry.register(
             "organization_usage",
-            "Per organization: users, teams and namespaces in use",
+            "Per organization: users, teams and namespaces in use; metered usage this billing period (bandwidth bytes, api_calls, stream_time milliseconds)",
             organization_usage.clone(),
         );
         let organization_limit = Family::<UsageLabels, Gauge>::default();
         registry.register(
             "organization_limit",
-            "Per organization: the plan's limit of users, teams and namespaces (-1: unlimited)",
+            "Per organization: the plan's limit of users, teams and namespaces, and the included amount per meter (-1: unlimited)",
             organization_limit.clone(),
         );
         let organization_phase = Family::<PhaseLabels, Gauge>::default();
@@ -186,9 +186,19 @@ impl Metrics {
         }
     }
 
+    /// Metered usage this billing period per meter (`resource` = the meter's name), used and included in the
+    /// meter's base unit (bytes, calls, milliseconds); included -1: unlimited.
+    pub fn set_organization_meters(&self, organization: &str, meters: &[(&str, i64, Option<i64>)]) {
+        for (meter, used, included) in meters {
+            let labels = UsageLabels { organization: organization.into(), resource: (*meter).into() };
+            self.organization_usage.get_or_create(&labels).set(*used);
+            self.organization_limit.get_or_create(&labels).set(included.unwrap_or(-1));
+        }
+    }
+
     /// Forgets a deleted organization's series.
     pub fn remove_organization(&self, organization: &str) {
-        for resource in ["users", "teams", "namespaces"] {
+        for resource in ["users", "teams", "namespaces", "bandwidth", "storage", "api_calls", "stream_time"] {
             let labels = UsageLabels { organization: organization.into(), resource: resource.into() };
             self.organization_usage.remove(&labels);
             self.organization_limit.remove(&labels);

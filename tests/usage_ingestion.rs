@@ -210,3 +210,63 @@ async fn reporters_bound_in_a_tenant_namespace_report_each_event_once_and_nobody
     assert_eq!(counted.get(&Meter::Bandwidth), Some(&(1048576 + 1024 + 10)), "{counted:?}");
     assert!(totals(&h, "ingest-b").await.is_empty(), "nothing for B");
 }
+
+#[tokio::test]
+async fn reported_usage_shows_in_the_status_and_crossing_80_percent_sets_the_condition_with_an_event() {
+    let h = cluster_with_operator();
+    h.apply_ok(REPORTER_ROLE);
+    // The free plan includes 50Gi of bandwidth a month (examples/plans.yaml).
+    h.apply_ok(&org_yaml("metered", "metered", ""));
+    h.wait_ready("organization", "metered");
+    let edge = reporter(&h, "org-metered", "edge", true);
+    eventually("RBAC allows the reporter", || async {
+        may_report(&h, "system:serviceaccount:org-metered:edge", "org-metered")
+    })
+    .await;
+    let usage = |path: &str| h.jsonpath(&["organization", "metered"], path);
+
+    // 10 GiB: shown as used/included, the condition Ok.
+    let ten_gib = (10_u64 << 30).to_string();
+    let reply =
+        post_usage(&h, Some(&edge), &json!(event("m-1", "org-metered", "bandwidth", &ten_gib)).to_string()).await;
+    assert_eq!(status_of(&reply), 202, "{reply}");
+    eventually("status.usage shows 10Gi of 50Gi", || async { usage("{.status.usage.bandwidth}") == "10Gi/50Gi" }).await;
+    let condition =
+        r#"{.status.conditions[?(@.type=="UsageLimit")].status} {.status.conditions[?(@.type=="UsageLimit")].reason}"#;
+    assert_eq!(usage(condition), "True Ok");
+    assert_eq!(usage("{.status.usage.streamTime}"), "0m/10h");
+    assert_eq!(usage("{.status.usage.closestMeter}"), "bandwidth 10Gi/50Gi (20%)");
+
+    // 31 GiB more: 41 of 50 (82 %) — Warning, with an event.
+    let more = (31_u64 << 30).to_string();
+    let reply = post_usage(&h, Some(&edge), &json!(event("m-2", "org-metered", "bandwidth", &more)).to_string()).await;
+    assert_eq!(status_of(&reply), 202, "{reply}");
+    eventually("the UsageLimit condition says Warning", || async { usage(condition) == "True Warning" }).await;
+    assert_eq!(usage("{.status.usage.bandwidth}"), "41Gi/50Gi");
+    let message = usage(r#"{.status.conditions[?(@.type=="UsageLimit")].message}"#);
+    assert!(message.contains("bandwidth 41Gi/50Gi (82%)"), "{message}");
+    eventually("a UsageWarning event", || async {
+        let events = h.kubectl_ok(&[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            "involvedObject.name=metered,reason=UsageWarning",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        events.contains("bandwidth 41Gi/50Gi (82%)")
+    })
+    .await;
+    // The gauges: used and included per meter, in base units (bytes).
+    let token = h.metrics_token();
+    let metrics = support::http_get_with_token(h.metrics_port(), "/metrics", &token).unwrap_or_default();
+    let used =
+        format!("atlantiplex_organization_usage{{organization=\"metered\",resource=\"bandwidth\"}} {}", 41_u64 << 30);
+    let included =
+        format!("atlantiplex_organization_limit{{organization=\"metered\",resource=\"bandwidth\"}} {}", 50_u64 << 30);
+    assert!(metrics.contains(&used) && metrics.contains(&included), "{used} and {included} in:\n{metrics}");
+    let wide = h.kubectl_ok(&["get", "organization", "metered", "-o", "wide"]);
+    assert!(wide.contains("METERED") && wide.contains("bandwidth 41Gi/50Gi (82%)"), "{wide}");
+}

@@ -26,6 +26,7 @@ pub const MAX_SLUG_LEN: usize = 30;
     printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url","priority":1}"#,
     printcolumn = r#"{"name":"Users","type":"string","jsonPath":".status.usage.users","priority":1}"#,
     printcolumn = r#"{"name":"Teams","type":"string","jsonPath":".status.usage.teams","priority":1}"#,
+    printcolumn = r#"{"name":"Metered","type":"string","jsonPath":".status.usage.closestMeter","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -181,6 +182,21 @@ pub struct Usage {
     pub user_count: i32,
     pub team_count: i32,
     pub namespace_count: i32,
+    /// Egress this billing period against the plan's included amount, e.g. "12.4Gi/50Gi".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<String>,
+    /// Provisioned storage against the plan's limit (when sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<String>,
+    /// Tenant API calls this billing period, e.g. "12.3k/1M".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<String>,
+    /// Stream time this billing period, e.g. "3.5h/10h".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_time: Option<String>,
+    /// The metered usage closest to its limit, e.g. "bandwidth 41.2Gi/50Gi (82%)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closest_meter: Option<String>,
 }
 
 /// Optional, yet never empty: a schema default (`[]`) would have to satisfy minItems.

@@ -258,6 +258,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     )
     .await
     .context("starting the admission webhook")?;
+    // Ingestion tells the controller whose totals changed (their usage status is re-computed at once).
+    let (usage_tx, usage_rx) = tokio::sync::mpsc::unbounded_channel();
     // Usage events over HTTPS with the same certificate (every replica serves them).
     let usage = atlantiplex_operator::usage_endpoint::UsageEndpoint {
         context: context.clone(),
@@ -265,7 +267,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         authorizer,
         max_body_bytes: args.usage.usage_max_body_bytes,
         grace: jiff::SignedDuration::from_hours(i64::from(args.usage.usage_grace_hours)),
-        changed: None,
+        changed: Some(usage_tx),
     };
     atlantiplex_operator::usage_endpoint::start(&args.usage, resolver, usage).context("starting usage ingestion")?;
     let identity = replica_identity();
@@ -290,6 +292,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         audit: Some(audit.clone()),
         leadership,
         billing: billing_handle,
+        usage_changed: Some(usage_rx),
+        ledger: Some(ledger),
     };
     controller::run(controller_client, options, shutdown_signal()).await?;
     if elected {

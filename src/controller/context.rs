@@ -19,6 +19,8 @@ pub struct Context {
     pub settings: Settings,
     /// Stripe client, ledger and billing settings (billing may be disabled).
     pub billing: std::sync::Arc<crate::billing::Billing>,
+    /// The ledger (usage totals for the status), whether or not billing is enabled.
+    pub ledger: Option<crate::ledger::Ledger>,
     pub recorder: Recorder,
     /// Our writes the caches do not show yet: a reconcile waits for them instead of repeating them.
     pub own_writes: super::own_writes::OwnWrites,

@@ -65,6 +65,11 @@ pub struct Options {
     /// the webhook.
     pub leadership: Leadership,
     pub billing: Arc<crate::billing::Billing>,
+    /// Organizations whose metered totals changed (usage ingestion on this replica): re-reconciled at once,
+    /// so their usage status and limits follow. Other replicas' ingestion shows at the next resync.
+    pub usage_changed: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
+    /// Where usage totals are read (None: no usage in the status).
+    pub ledger: Option<crate::ledger::Ledger>,
 }
 
 pub async fn run(
@@ -72,7 +77,8 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership, billing } = options;
+    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership, billing, usage_changed, ledger } =
+        options;
     let shutdown = shutdown.shared();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
@@ -172,6 +178,7 @@ pub async fn run(
         audit,
         settings,
         billing: billing.clone(),
+        ledger,
         recorder: Recorder::new(client.clone(), Context::reporter()),
         own_writes: Default::default(),
         organizations,
@@ -212,6 +219,14 @@ pub async fn run(
     // The controllers read the shared caches above instead of keeping their own watch and copy of
     // every object (the cache watches trigger them), so they start with everything in them.
     send(&org_tx, ctx.organizations.state().iter().map(|o| ObjectRef::from_obj(&**o)));
+    if let Some(mut changed) = usage_changed {
+        let org_tx = org_tx.clone();
+        tokio::spawn(async move {
+            while let Some(name) = changed.recv().await {
+                send(&org_tx, [ObjectRef::new(&name)]);
+            }
+        });
+    }
     send(&team_tx, ctx.teams.state().iter().map(|o| ObjectRef::from_obj(&**o)));
     send(&sub_tx, ctx.subscriptions.state().iter().map(|o| ObjectRef::from_obj(&**o)));
     send(&plan_tx, ctx.plans.state().iter().map(|o| ObjectRef::from_obj(&**o)));

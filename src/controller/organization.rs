@@ -7,6 +7,7 @@ use super::context::{Context, cached};
 use crate::api::{CONDITION_READY, DeletionPolicy, Organization, OrganizationStatus, Phase, condition};
 use crate::api::{Subscription, Team};
 use crate::error::{Error, Result};
+use crate::metering::{self, Meter};
 use crate::tenancy::claim::{self, Claim, Claimant, Refusal};
 use crate::tenancy::dunning::{self, Standing, Verdict};
 use crate::tenancy::labels::{
@@ -171,6 +172,21 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         )
     };
     let ready = conditions::new(CONDITION_READY, true, reason, message, generation);
+    let mut used = used;
+    if let Some(metered) = metered_usage(org, &plan, &subscriptions, ctx, now).await {
+        used.bandwidth = metered.lines.get(&Meter::Bandwidth).cloned();
+        used.storage = metered.lines.get(&Meter::Storage).cloned();
+        used.api_calls = metered.lines.get(&Meter::ApiCalls).cloned();
+        used.stream_time = metered.lines.get(&Meter::StreamTime).cloned();
+        used.closest_meter = metered.closest.clone();
+        extra.push(conditions::new(
+            metering::status::CONDITION,
+            metered.condition_status,
+            metered.reason,
+            metered.message,
+            generation,
+        ));
+    }
     let outcome = Outcome { ready, phase, plan: Some(choice.plan), desired: Some(desired), extra };
     let limits = &plan.spec.limits;
     let usage_series = [
@@ -189,6 +205,45 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         _ => RESYNC,
     };
     Ok(Action::requeue(recheck))
+}
+
+/// The metered meters (bandwidth, API calls, stream time) this billing period against the plan's included
+/// amounts, from the ledger's period totals; None without a ledger or when it cannot be read (the previous
+/// status stays until the next reconcile). Storage joins when it is sampled.
+async fn metered_usage(
+    org: &Organization,
+    plan: &crate::api::Plan,
+    subscriptions: &[Subscription],
+    ctx: &Context,
+    now: jiff::Timestamp,
+) -> Option<metering::status::UsageStatus> {
+    let ledger = ctx.ledger.as_ref()?;
+    let terms = match metering::plan_terms(&plan.spec) {
+        Ok(terms) => terms,
+        Err(err) => {
+            tracing::warn!(organization = %org.name_any(), error = %err, "plan terms unreadable; usage not shown");
+            return None;
+        }
+    };
+    let stripe_end = subscriptions
+        .iter()
+        .filter_map(|s| s.status.as_ref()?.current_period_end.as_deref()?.parse::<jiff::Timestamp>().ok())
+        .max();
+    let period = metering::intake::open_period(stripe_end, now).ok()?;
+    let totals = match ledger.usage_totals(&org.name_any(), &period).await {
+        Ok(totals) => totals,
+        Err(err) => {
+            tracing::warn!(organization = %org.name_any(), error = %err, "cannot read usage totals");
+            return None;
+        }
+    };
+    let limits: Vec<_> = [Meter::Bandwidth, Meter::ApiCalls, Meter::StreamTime]
+        .into_iter()
+        .map(|m| metering::limits::meter_limit(terms.meter(m), totals.get(&m).copied().unwrap_or(0)))
+        .collect();
+    let series: Vec<_> = limits.iter().map(|l| (l.meter.as_str(), l.used, l.limit)).collect();
+    ctx.metrics.set_organization_meters(&org.name_any(), &series);
+    Some(metering::status::usage_status(&limits))
 }
 
 /// Namespace first (everything else lives in it; unless just created), then the rest
@@ -409,6 +464,17 @@ async fn publish_transitions(
         && condition(&before.conditions, "WithinLimits").map(|c| &c.message) != Some(&limits.message)
     {
         events.push((EventType::Warning, "LimitExceeded".into(), limits.message.clone()));
+    }
+    let usage_limit = |s: &OrganizationStatus| {
+        condition(&s.conditions, metering::status::CONDITION).map(|c| (c.reason.clone(), c.message.clone()))
+    };
+    if let Some((reason, message)) = usage_limit(after)
+        && usage_limit(before).map(|(r, _)| r) != Some(reason.clone())
+        // The first look at an organization below 80 % is no news.
+        && !(reason == "Ok" && usage_limit(before).is_none())
+    {
+        let type_ = if reason == "Ok" { EventType::Normal } else { EventType::Warning };
+        events.push((type_, format!("Usage{reason}"), message));
     }
     let reference = org.object_ref(&());
     for (type_, reason, note) in events {

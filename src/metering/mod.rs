@@ -13,6 +13,7 @@
 //! - [`terms`]: what a plan includes per meter and what happens beyond it.
 //! - [`overage`]: the cost of usage beyond what is included.
 //! - [`limits`]: Ok / Warning / Reached per meter, whether traffic is blocked, status strings.
+//! - [`status`]: `Organization.status.usage`'s meter lines and the `UsageLimit` condition.
 //! - [`push`]: Stripe meter-event identifiers and the rule for late usage (corrections).
 //!
 //! The formulas and rounding rules are written out in docs/metering.md.
@@ -24,6 +25,7 @@ pub mod meter;
 pub mod overage;
 pub mod period;
 pub mod push;
+pub mod status;
 pub mod storage;
 pub mod terms;
 pub mod units;

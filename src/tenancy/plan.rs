@@ -119,6 +119,7 @@ pub fn usage(plan: &Plan, users: i32, teams: i32, namespaces: i32) -> (Usage, Ve
         user_count: users,
         team_count: teams,
         namespace_count: namespaces,
+        ..Default::default()
     };
     (usage, exceeded)
 }

@@ -91,6 +91,7 @@ fn context(n: usize) -> anyhow::Result<Context> {
         audit: None,
         settings: Settings::default(),
         billing: Arc::new(atlantiplex_operator::billing::Billing::disabled(Default::default(), "benchmark")),
+        ledger: None,
         organizations: store(orgs),
         plans: store(plans),
         subscriptions: store(Vec::<Subscription>::new()),

@@ -25,6 +25,14 @@ pub struct Settings {
         default_value = "suspended.atlantiplex-system.svc.cluster.local"
     )]
     pub suspended_backend_host: String,
+    /// DNS name of the "usage limit reached" page, where a tenant whose Block meter reached 100 % is
+    /// routed until the next billing period or an upgrade (an ExternalName Service points at it).
+    #[arg(
+        long,
+        env = "ATLANTIPLEX_LIMIT_REACHED_BACKEND_HOST",
+        default_value = "limit-reached.atlantiplex-system.svc.cluster.local"
+    )]
+    pub limit_reached_backend_host: String,
     /// cert-manager ClusterIssuer annotated on Ingresses with TLS enabled (none: bring your own Secret).
     #[arg(long, env = "ATLANTIPLEX_CLUSTER_ISSUER")]
     pub cluster_issuer: Option<String>,
@@ -50,6 +58,7 @@ impl Default for Settings {
             default_backend_port: 80,
             ingress_controller_namespace: "ingress-nginx".into(),
             suspended_backend_host: "suspended.atlantiplex-system.svc.cluster.local".into(),
+            limit_reached_backend_host: "limit-reached.atlantiplex-system.svc.cluster.local".into(),
             cluster_issuer: None,
             default_plan: "free".into(),
             max_team_depth: 5,

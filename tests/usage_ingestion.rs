@@ -270,3 +270,51 @@ async fn reported_usage_shows_in_the_status_and_crossing_80_percent_sets_the_con
     let wide = h.kubectl_ok(&["get", "organization", "metered", "-o", "wide"]);
     assert!(wide.contains("METERED") && wide.contains("bandwidth 41Gi/50Gi (82%)"), "{wide}");
 }
+
+#[tokio::test]
+async fn a_free_organization_over_its_bandwidth_is_routed_to_the_limit_reached_page_until_it_upgrades() {
+    let h = cluster_with_operator();
+    h.apply_ok(REPORTER_ROLE);
+    h.apply_ok(&org_yaml("capped", "capped", ""));
+    h.wait_ready("organization", "capped");
+    let edge = reporter(&h, "org-capped", "edge", true);
+    eventually("RBAC allows the reporter", || async {
+        may_report(&h, "system:serviceaccount:org-capped:edge", "org-capped")
+    })
+    .await;
+    let backend = || {
+        h.jsonpath(
+            &["ingress", "atlantiplex-tenant", "-n", "org-capped"],
+            "{.spec.rules[0].http.paths[0].backend.service.name}",
+        )
+    };
+    let condition =
+        r#"{.status.conditions[?(@.type=="UsageLimit")].status} {.status.conditions[?(@.type=="UsageLimit")].reason}"#;
+    let usage = |path: &str| h.jsonpath(&["organization", "capped"], path);
+    assert_eq!(backend(), "studio");
+
+    // 51 GiB on the free plan's 50Gi with overage Block: blocked, the workloads and data stay.
+    let over = (51_u64 << 30).to_string();
+    let reply = post_usage(&h, Some(&edge), &json!(event("c-1", "org-capped", "bandwidth", &over)).to_string()).await;
+    assert_eq!(status_of(&reply), 202, "{reply}");
+    eventually("the UsageLimit condition says Reached", || async { usage(condition) == "False Reached" }).await;
+    eventually("the ingress routes to the limit-reached page", || async { backend() == "atlantiplex-limit-reached" })
+        .await;
+    assert_eq!(
+        h.jsonpath(&["service", "atlantiplex-limit-reached", "-n", "org-capped"], "{.spec.type} {.spec.externalName}"),
+        "ExternalName limit-reached.atlantiplex-system.svc.cluster.local"
+    );
+    assert_eq!(
+        h.jsonpath(&["resourcequota", "atlantiplex-quota", "-n", "org-capped"], "{.spec.hard.pods}"),
+        "20",
+        "pods kept"
+    );
+    let message = usage(r#"{.status.conditions[?(@.type=="UsageLimit")].message}"#);
+    assert!(message.contains("bandwidth 51Gi/50Gi (102%) (blocked"), "{message}");
+
+    // An upgrade to a plan where it fits (starter: 500Gi, billed beyond) restores the tenant at once.
+    h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: { name: capped }\nspec: { organization: capped, plan: starter, billingEmail: billing@capped.example }\n");
+    eventually("the ingress routes to the tenant again", || async { backend() == "studio" }).await;
+    eventually("the UsageLimit condition says Ok", || async { usage(condition) == "True Ok" }).await;
+    assert_eq!(usage("{.status.usage.bandwidth}"), "51Gi/500Gi");
+}

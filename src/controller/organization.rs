@@ -98,8 +98,18 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     let suspended = org.spec.suspended || matches!(verdict, Verdict::Suspend { .. });
     let allocation = quota::allocate(&claims);
     let home_share_ppm = allocation.shares.get(&home).copied().unwrap_or(quota::WHOLE);
-    let tenant =
-        Tenant { org, plan_name: &choice.plan, plan: &plan, suspended, settings: &ctx.settings, home_share_ppm };
+    // Metered usage this period: a Block meter at 100 % routes the tenant to the limit-reached page.
+    let metered = metered_usage(org, &plan, &subscriptions, ctx, now).await;
+    let usage_blocked = metered.as_ref().is_some_and(|m| m.blocked) || (metered.is_none() && previously_blocked(org));
+    let tenant = Tenant {
+        org,
+        plan_name: &choice.plan,
+        plan: &plan,
+        suspended,
+        usage_blocked,
+        settings: &ctx.settings,
+        home_share_ppm,
+    };
     let desired = desired_tenant(&tenant);
     let subscription_names: Vec<String> = subscriptions.iter().filter_map(|s| s.metadata.name.clone()).collect();
     let (access_role, access_binding) = access::organization_access(&tenant, &live_teams, &subscription_names);
@@ -173,7 +183,7 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
     };
     let ready = conditions::new(CONDITION_READY, true, reason, message, generation);
     let mut used = used;
-    if let Some(metered) = metered_usage(org, &plan, &subscriptions, ctx, now).await {
+    if let Some(metered) = metered {
         used.bandwidth = metered.lines.get(&Meter::Bandwidth).cloned();
         used.storage = metered.lines.get(&Meter::Storage).cloned();
         used.api_calls = metered.lines.get(&Meter::ApiCalls).cloned();
@@ -205,6 +215,15 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         _ => RESYNC,
     };
     Ok(Action::requeue(recheck))
+}
+
+/// Whether the last status said a Block limit was reached: kept while the ledger cannot be read, so a
+/// database outage neither blocks nor unblocks anyone.
+fn previously_blocked(org: &Organization) -> bool {
+    org.status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, metering::status::CONDITION))
+        .is_some_and(|c| c.status == "False" && c.reason == "Reached" && c.message.contains("(blocked"))
 }
 
 /// The metered meters (bandwidth, API calls, stream time) this billing period against the plan's included
@@ -267,7 +286,9 @@ async fn apply_tenant(desired: &DesiredTenant, ctx: &Context, namespace_created:
     let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
     let (lr, np, svc, ing) =
         (&desired.limit_range, &desired.network_policy, &desired.suspended_service, &desired.ingress);
+    let limit_reached = &desired.limit_reached_service;
     tokio::try_join!(
+        apply_if_changed(&services, limit_reached, cached(&ctx.services, limit_reached)),
         apply_if_changed(&limit_ranges, lr, cached(&ctx.limit_ranges, lr)),
         apply_if_changed(&network_policies, np, cached(&ctx.network_policies, np)),
         apply_if_changed(&services, svc, cached(&ctx.services, svc)),

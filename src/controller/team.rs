@@ -171,7 +171,15 @@ async fn claim_namespace(
 
 /// The organization as its team namespaces see it (the home namespace's share is not theirs).
 fn team_tenant<'a>(org: &'a Organization, plan_name: &'a str, plan: &'a Plan, ctx: &'a Context) -> Tenant<'a> {
-    Tenant { org, plan_name, plan, suspended: org.spec.suspended, settings: &ctx.settings, home_share_ppm: 0 }
+    Tenant {
+        org,
+        plan_name,
+        plan,
+        suspended: org.spec.suspended,
+        usage_blocked: false,
+        settings: &ctx.settings,
+        home_share_ppm: 0,
+    }
 }
 
 /// A team namespace never exists without a quota: until the Organization controller sizes it,

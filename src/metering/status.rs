@@ -19,6 +19,8 @@ pub struct UsageStatus {
     /// The meter closest to its limit, for the printer column: `bandwidth 41.2Gi/50Gi (82%)`.
     pub closest: Option<String>,
     pub state: LimitState,
+    /// A Block meter reached 100 %: the tenant's traffic goes to the limit-reached page.
+    pub blocked: bool,
     pub condition_status: bool,
     pub reason: &'static str,
     pub message: String,
@@ -57,7 +59,7 @@ pub fn usage_status(limits: &[MeterLimit]) -> UsageStatus {
             (false, "Reached", format!("plan limit reached this period: {}", reached.join(", ")))
         }
     };
-    UsageStatus { lines, closest, state, condition_status, reason, message }
+    UsageStatus { lines, closest, state, blocked: blocked(limits), condition_status, reason, message }
 }
 
 /// Whether any meter is blocked (Block overage at 100 %).
@@ -105,6 +107,6 @@ mod tests {
         assert_eq!((status.condition_status, status.reason), (false, "Reached"));
         assert!(status.message.contains("bandwidth 50Gi/50Gi (100%) (blocked"), "{}", status.message);
         assert!(status.message.contains("billed at the plan's price"), "{}", status.message);
-        assert!(blocked(&reached));
+        assert!(blocked(&reached) && status.blocked);
     }
 }

@@ -2,7 +2,7 @@
 //! backend, or to the suspended page while the tenant is suspended.
 
 use super::Tenant;
-use super::labels::{INGRESS_NAME, SUSPENDED_SERVICE_NAME, TENANT_ANNOTATION};
+use super::labels::{INGRESS_NAME, LIMIT_REACHED_SERVICE_NAME, SUSPENDED_SERVICE_NAME, TENANT_ANNOTATION};
 use super::network::allowed_cidrs;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec};
 use k8s_openapi::api::networking::v1::{
@@ -28,6 +28,8 @@ pub fn ingress(tenant: &Tenant, warnings: &mut Vec<String>) -> (Ingress, Vec<Str
     }
     let (service, port) = if tenant.suspended {
         (SUSPENDED_SERVICE_NAME.to_string(), 80)
+    } else if tenant.usage_blocked {
+        (LIMIT_REACHED_SERVICE_NAME.to_string(), 80)
     } else {
         match &spec.backend {
             Some(backend) => (backend.service.clone(), backend.port),
@@ -89,6 +91,20 @@ pub fn suspended_service(tenant: &Tenant) -> Service {
         spec: Some(ServiceSpec {
             type_: Some("ExternalName".into()),
             external_name: Some(tenant.settings.suspended_backend_host.clone()),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The "usage limit reached" page (`--limit-reached-backend-host`) behind an ExternalName Service, where the
+/// tenant's Ingress points while a Block meter is at 100 % (suspension takes precedence).
+pub fn limit_reached_service(tenant: &Tenant) -> Service {
+    Service {
+        metadata: tenant.meta(LIMIT_REACHED_SERVICE_NAME),
+        spec: Some(ServiceSpec {
+            type_: Some("ExternalName".into()),
+            external_name: Some(tenant.settings.limit_reached_backend_host.clone()),
             ..Default::default()
         }),
         status: None,

@@ -28,6 +28,8 @@ pub const LIMIT_RANGE_NAME: &str = "atlantiplex-limits";
 pub const NETWORK_POLICY_NAME: &str = "atlantiplex-isolation";
 pub const INGRESS_NAME: &str = "atlantiplex-tenant";
 pub const SUSPENDED_SERVICE_NAME: &str = "atlantiplex-suspended";
+/// Where a tenant's traffic goes while a Block usage limit is reached.
+pub const LIMIT_REACHED_SERVICE_NAME: &str = "atlantiplex-limit-reached";
 pub const BINDING_PREFIX: &str = "atlantiplex-";
 
 pub fn home_namespace(slug: &str) -> String {

@@ -35,6 +35,7 @@ pub struct DesiredTenant {
     pub absent_bindings: Vec<String>,
     pub network_policy: NetworkPolicy,
     pub suspended_service: Service,
+    pub limit_reached_service: Service,
     pub ingress: Ingress,
     pub hosts: Vec<String>,
     pub url: String,
@@ -49,6 +50,9 @@ pub struct Tenant<'a> {
     pub plan: &'a Plan,
     /// Suspended by hand or by dunning.
     pub suspended: bool,
+    /// A meter whose overage is Block reached 100 % this billing period: traffic goes to the
+    /// limit-reached page (data and workloads kept).
+    pub usage_blocked: bool,
     /// The home namespace's share of the plan's quota (parts per million, see `quota::allocate`).
     pub home_share_ppm: i64,
     pub settings: &'a Settings,
@@ -95,6 +99,7 @@ pub fn desired_tenant(tenant: &Tenant) -> DesiredTenant {
         absent_bindings,
         network_policy: network::network_policy(tenant, &mut warnings),
         suspended_service: ingress::suspended_service(tenant),
+        limit_reached_service: ingress::limit_reached_service(tenant),
         url: format!("{scheme}://{}", hosts[0]),
         ingress,
         hosts,

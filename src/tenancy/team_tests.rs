@@ -119,6 +119,7 @@ fn grants_on_ancestors_reach_every_descendant_and_org_admins_administer_all() {
         plan_name: "professional",
         plan: &plan,
         suspended: false,
+        usage_blocked: false,
         settings: &settings,
         home_share_ppm: 0,
     };
@@ -191,8 +192,15 @@ fn quota_values_are_rounded_down_so_namespaces_sum_within_the_plan() {
     let org = acme();
     let plan = shipped_plan("free");
     let settings = Settings::default();
-    let tenant =
-        Tenant { org: &org, plan_name: "free", plan: &plan, suspended: false, settings: &settings, home_share_ppm: 0 };
+    let tenant = Tenant {
+        org: &org,
+        plan_name: "free",
+        plan: &plan,
+        suspended: false,
+        usage_blocked: false,
+        settings: &settings,
+        home_share_ppm: 0,
+    };
     let third = WHOLE / 3;
     let hard = |share| resource_quota(&tenant, ObjectMeta::default(), share).spec.unwrap().hard.unwrap();
     let one = hard(third);

@@ -43,9 +43,39 @@ fn build(org: &Organization, plan_name: &str, suspended: bool) -> super::Desired
         plan_name,
         plan: &plan,
         suspended,
+        usage_blocked: false,
         settings: &settings,
         home_share_ppm: super::quota::WHOLE,
     })
+}
+
+#[test]
+fn a_reached_block_limit_routes_to_the_limit_reached_page_and_keeps_pods_and_data() {
+    let plan = shipped_plan("free");
+    let settings = Settings::default();
+    let org = acme();
+    let tenant = |suspended, usage_blocked| Tenant {
+        org: &org,
+        plan_name: "free",
+        plan: &plan,
+        suspended,
+        usage_blocked,
+        settings: &settings,
+        home_share_ppm: super::quota::WHOLE,
+    };
+    let backend = |t: &super::DesiredTenant| {
+        let rules = t.ingress.spec.clone().unwrap().rules.unwrap();
+        rules[0].http.as_ref().unwrap().paths[0].backend.service.clone().unwrap().name
+    };
+    let blocked = desired_tenant(&tenant(false, true));
+    assert_eq!(backend(&blocked), super::labels::LIMIT_REACHED_SERVICE_NAME);
+    assert_eq!(blocked.quota, desired_tenant(&tenant(false, false)).quota, "workloads and data kept");
+    assert_eq!(
+        blocked.limit_reached_service.spec.clone().unwrap().external_name.as_deref(),
+        Some(settings.limit_reached_backend_host.as_str())
+    );
+    assert_eq!(backend(&desired_tenant(&tenant(true, true))), SUSPENDED_SERVICE_NAME, "suspension takes precedence");
+    assert_eq!(backend(&desired_tenant(&tenant(false, false))), "studio");
 }
 
 fn q(s: &str) -> Quantity {
@@ -295,6 +325,7 @@ fn organization_access_does_not_depend_on_cache_order() {
         plan_name: "free",
         plan: &plan,
         suspended: false,
+        usage_blocked: false,
         home_share_ppm: super::quota::WHOLE,
         settings: &settings,
     };

@@ -66,7 +66,15 @@ pub fn baseline_objects(i: usize, team_count: usize, plan: &Plan) -> anyhow::Res
         teams::quota_claims(&home, &org.spec.slug, &index, plan.spec.limits.teams, settings.max_team_depth);
     let allocation = quota::allocate(&claims);
     let home_share_ppm = allocation.shares.get(&home).copied().unwrap_or(quota::WHOLE);
-    let tenant = Tenant { org: &org, plan_name: PLAN, plan, suspended: false, settings: &settings, home_share_ppm };
+    let tenant = Tenant {
+        org: &org,
+        plan_name: PLAN,
+        plan,
+        suspended: false,
+        usage_blocked: false,
+        settings: &settings,
+        home_share_ppm,
+    };
     let desired = desired_tenant(&tenant);
 
     let mut waves = vec![vec![serde_json::to_value(&desired.namespace)?]];

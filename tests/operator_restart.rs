@@ -61,6 +61,7 @@ async fn operator_killed_mid_provisioning_converges_after_restart() {
                 "resourcequota/atlantiplex-quota",
                 "rolebinding.rbac.authorization.k8s.io/atlantiplex-member",
                 "rolebinding.rbac.authorization.k8s.io/atlantiplex-owner",
+                "service/atlantiplex-limit-reached",
                 "service/atlantiplex-suspended",
             ],
             "exactly the managed objects of {ns}"

@@ -103,7 +103,7 @@ impl ChartOperator {
         let help = Command::new(binary).args(["run", "--help"]).output().expect("operator --help");
         let known: BTreeSet<String> =
             String::from_utf8_lossy(&help.stdout).split_whitespace().map(|w| w.trim_end_matches(',').into()).collect();
-        let overridden = ["--kubeconfig", "--webhook-bind", "--webhook-url", "--metrics-bind"];
+        let overridden = ["--kubeconfig", "--webhook-bind", "--webhook-url", "--metrics-bind", "--usage-bind"];
         let mut args = Vec::new();
         for arg in container["args"].as_array().expect("container args") {
             let arg = arg.as_str().expect("string arg").to_string();
@@ -128,6 +128,8 @@ impl ChartOperator {
         args.push(format!("--webhook-bind=127.0.0.1:{webhook}"));
         args.push(format!("--webhook-url=https://127.0.0.1:{webhook}"));
         args.push(format!("--metrics-bind=127.0.0.1:{metrics}"));
+        // The pod's 0.0.0.0:8444 may be taken on a shared machine: a free loopback port, as for the others.
+        args.push(format!("--usage-bind=127.0.0.1:{}", h.usage_port()));
 
         let mut cmd = Command::new(binary);
         // Only the pod's environment: nothing of the test's (KUBECONFIG, ATLANTIPLEX_*) leaks in.
@@ -196,10 +198,15 @@ impl Drop for ChartOperator {
 /// (API group, resource[/subresource], verb).
 pub type Permission = (String, String, String);
 
-/// Every permission the chart's ClusterRole and Role grant, one triple per verb and resource.
+/// Roles the chart ships for others to bind, never bound to the operator: usage reporters' (workloads in
+/// tenant namespaces, docs/metering.md).
+const NOT_THE_OPERATORS: [&str; 1] = ["atlantiplex-usage-reporter"];
+
+/// Every permission the chart's ClusterRole and Role grant the operator, one triple per verb and resource.
 pub fn granted(docs: &[Value]) -> BTreeSet<Permission> {
     let mut out = BTreeSet::new();
-    for role in docs.iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role") {
+    let operators = |d: &&Value| !NOT_THE_OPERATORS.iter().any(|name| d["metadata"]["name"] == *name);
+    for role in docs.iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role").filter(operators) {
         for rule in role["rules"].as_array().into_iter().flatten() {
             for group in rule["apiGroups"].as_array().into_iter().flatten() {
                 for resource in rule["resources"].as_array().into_iter().flatten() {

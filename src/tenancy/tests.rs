@@ -119,8 +119,8 @@ fn free_plan_quota_and_limit_range() {
 fn professional_quota_is_larger_and_enterprise_has_no_storage_cap() {
     let pro = build(&acme(), "professional", false).quota.spec.unwrap().hard.unwrap();
     assert_eq!(pro["pods"], q("200"));
-    // The plan's quota sets the ceiling above limits.storage (500Gi included): storage beyond it is billed.
-    assert_eq!(pro["requests.storage"], q("2Ti"));
+    // Until usage is pushed to Stripe the shipped plans cap storage at what they include.
+    assert_eq!(pro["requests.storage"], q("500Gi"));
     let ent = build(&acme(), "enterprise", false).quota.spec.unwrap().hard.unwrap();
     assert!(!ent.contains_key("requests.storage"));
     assert!(!ent.contains_key("pods"));
@@ -131,7 +131,7 @@ fn suspension_cuts_pods_to_zero_and_routes_to_the_suspended_page() {
     let t = build(&acme(), "professional", true);
     let hard = t.quota.spec.unwrap().hard.unwrap();
     assert_eq!(hard["pods"], q("0"));
-    assert_eq!(hard["requests.storage"], q("2Ti"), "data is kept");
+    assert_eq!(hard["requests.storage"], q("500Gi"), "data is kept");
     let rules = t.ingress.spec.unwrap().rules.unwrap();
     let backend = rules[0].http.as_ref().unwrap().paths[0].backend.service.clone().unwrap();
     assert_eq!(backend.name, SUSPENDED_SERVICE_NAME);

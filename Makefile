@@ -91,7 +91,7 @@ run: cluster-up
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator run \
 		--webhook-bind 127.0.0.1:$(WEBHOOK_PORT) --webhook-url https://127.0.0.1:$(WEBHOOK_PORT) \
 		--webhook-client-ca $(CLUSTER_DIR)/pki/admission-client-ca.crt \
-		--metrics-bind 127.0.0.1:$(METRICS_PORT) & operator=$$!; \
+		--metrics-bind 127.0.0.1:$(METRICS_PORT) --usage-bind 127.0.0.1:$(USAGE_PORT) & operator=$$!; \
 	trap 'kill $$operator 2>/dev/null; wait $$operator' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(METRICS_PORT) && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; do \
 		kill -0 $$operator 2>/dev/null || exit 1; sleep 1; done; \
@@ -101,6 +101,7 @@ run: cluster-up
 # The local API server calls the webhook on loopback (the development override of its address).
 WEBHOOK_PORT ?= 8443
 METRICS_PORT ?= 8080
+USAGE_PORT ?= 8444
 
 N ?= 1000
 .PHONY: bench bench-admission

@@ -154,6 +154,7 @@ impl Operator {
             .arg("--webhook-client-ca")
             .arg(plane.admission_client_ca())
             .args(["--metrics-bind", "127.0.0.1:0"])
+            .args(["--usage-bind", "127.0.0.1:0"])
             .stdout(file.try_clone()?)
             .stderr(file)
             .stdin(Stdio::null())

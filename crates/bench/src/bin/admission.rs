@@ -225,6 +225,7 @@ async fn round_trip(args: &Args) -> anyhow::Result<Value> {
         .arg("--webhook-client-ca")
         .arg(plane.admission_client_ca())
         .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--usage-bind", "127.0.0.1:0"])
         .stdout(log.try_clone()?)
         .stderr(log)
         .stdin(Stdio::null())

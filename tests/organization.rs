@@ -107,16 +107,7 @@ async fn member_and_plan_changes_are_followed() {
     h.kubectl_ok(&["delete", "subscription", "follow"]);
     eventually("free quota", || async { quota_pods(&h, ns) == "20" }).await;
     eventually("an event for each plan change", || async {
-        let events = h.kubectl_ok(&[
-            "get",
-            "events",
-            "-n",
-            "default",
-            "--field-selector",
-            "involvedObject.name=follow,reason=PlanChanged",
-            "-o",
-            "jsonpath={.items[*].message}",
-        ]);
+        let events = h.event_messages("follow", "PlanChanged");
         ["from free to professional", "from professional to starter", "from starter to free"]
             .iter()
             .all(|e| events.contains(e))

@@ -246,16 +246,7 @@ async fn reported_usage_shows_in_the_status_and_crossing_80_percent_sets_the_con
     let message = usage(r#"{.status.conditions[?(@.type=="UsageLimit")].message}"#);
     assert!(message.contains("bandwidth 41Gi/50Gi (82%)"), "{message}");
     eventually("a UsageWarning event", || async {
-        let events = h.kubectl_ok(&[
-            "get",
-            "events",
-            "-n",
-            "default",
-            "--field-selector",
-            "involvedObject.name=metered,reason=UsageWarning",
-            "-o",
-            "jsonpath={.items[*].message}",
-        ]);
+        let events = h.event_messages("metered", "UsageWarning");
         events.contains("bandwidth 41Gi/50Gi (82%)")
     })
     .await;

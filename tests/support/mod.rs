@@ -174,6 +174,22 @@ impl Harness {
         String::from_utf8_lossy(&out.stdout).trim() == "yes"
     }
 
+    /// The messages of the Events with `reason` about the cluster-scoped object `name` (their
+    /// Events live in `default`), space-separated.
+    pub fn event_messages(&self, name: &str, reason: &str) -> String {
+        let selector = format!("involvedObject.name={name},reason={reason}");
+        self.kubectl_ok(&[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            &selector,
+            "-o",
+            "jsonpath={.items[*].message}",
+        ])
+    }
+
     pub fn jsonpath(&self, target: &[&str], path: &str) -> String {
         let mut args: Vec<&str> = vec!["get"];
         args.extend_from_slice(target);

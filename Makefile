@@ -84,6 +84,9 @@ run: cluster-up
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f crds/
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/plans.yaml
+	@# The chart's reader roles (metrics, usage reporting), so the documented RoleBindings work here too.
+	$(HELM) template atlantiplex $(CHART) --kube-version $(KUBE_VERSION) --show-only templates/metrics-rbac.yaml \
+		| KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f -
 	cargo build --bin atlantiplex-operator
 	@# The operator runs under its own identity (its writes skip its own webhook by user name; the
 	@# admin kubeconfig's must not), and starts before the examples: its webhook admits them.

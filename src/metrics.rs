@@ -58,6 +58,24 @@ pub struct Metrics {
     /// The audit writer's counters, copied in every few seconds.
     pub audit: Family<AuditLabels, Gauge>,
     pub stripe_requests: Family<StripeLabels, Counter>,
+    /// Meter events by meter and result: sent, zero (recorded, nothing to send), resent (after a crash or an
+    /// error), settled (found in Stripe's total after its identifier window).
+    pub meter_pushes: Family<MeterPushLabels, Counter>,
+    /// Pusher rounds that failed (Stripe or the ledger unreachable): retried at the next pass.
+    pub meter_push_failures: Counter,
+    /// Billing periods compared with Stripe's meter totals, by result (matched, mismatched).
+    pub meter_reconciliations: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MeterPushLabels {
+    pub meter: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,9 +158,30 @@ impl Metrics {
             "Stripe API requests by operation and result (success, refused, error)",
             stripe_requests.clone(),
         );
+        let meter_pushes = Family::<MeterPushLabels, Counter>::default();
+        registry.register(
+            "meter_pushes",
+            "Stripe meter events by meter and result (sent, zero, resent, settled)",
+            meter_pushes.clone(),
+        );
+        let meter_push_failures = Counter::default();
+        registry.register(
+            "meter_push_failures",
+            "Meter pusher rounds that failed and are retried at the next pass",
+            meter_push_failures.clone(),
+        );
+        let meter_reconciliations = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "meter_reconciliations",
+            "Billing periods compared with Stripe's meter totals, by result (matched, mismatched)",
+            meter_reconciliations.clone(),
+        );
         Self {
             registry,
             stripe_requests,
+            meter_pushes,
+            meter_push_failures,
+            meter_reconciliations,
             webhook_decisions,
             webhook_duration,
             reconciles,

@@ -56,6 +56,9 @@ pub struct SubscriptionStatus {
     pub stripe_state: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_end: Option<String>,
+    /// The Stripe billing period: usage is totalled, limited and billed per period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_period_start: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,9 @@
 //! Plans → Stripe prices: the ids given on the Plan, or a price (with its product) the operator
 //! creates once and finds again by lookup key.
 
+use super::items::{MeteredPrice, metered_prices};
 use super::keys;
+use crate::metering::Meter;
 use super::stripe::{StripeApi, StripeCallError};
 use crate::api::Plan;
 use std::collections::HashMap;
@@ -11,6 +13,13 @@ use std::sync::Mutex;
 pub struct Catalog {
     /// lookup key → price id; prices never change in Stripe, so a found id stays valid.
     prices: Mutex<HashMap<String, String>>,
+    /// event name → meter id.
+    meters: Mutex<HashMap<String, String>>,
+}
+
+/// The meter event name of a meter: `<prefix>_<meter>`, e.g. `atp_bandwidth`.
+pub fn event_name(prefix: &str, meter: Meter) -> String {
+    format!("{prefix}_{meter}")
 }
 
 impl Catalog {
@@ -33,6 +42,59 @@ impl Catalog {
             prices.insert(lookup, id.clone());
         }
         Ok(id)
+    }
+
+    /// The Stripe meter of `meter`, created once and found again by its event name.
+    pub async fn meter_id(&self, api: &StripeApi, prefix: &str, meter: Meter) -> Result<String, StripeCallError> {
+        let name = event_name(prefix, meter);
+        if let Some(id) = self.meters.lock().ok().and_then(|m| m.get(&name).cloned()) {
+            return Ok(id);
+        }
+        let id = match api.find_meter(&name).await? {
+            Some(id) => id,
+            None => {
+                let display = format!("Atlantiplex {meter} ({})", meter.billing_unit());
+                let id = api.create_meter(&name, &display).await?;
+                tracing::info!(meter = %meter, event_name = %name, stripe_meter = %id, "Stripe meter created");
+                id
+            }
+        };
+        if let Ok(mut meters) = self.meters.lock() {
+            meters.insert(name, id.clone());
+        }
+        Ok(id)
+    }
+
+    /// The metered prices of `plan` (one per billed meter), created once and found again by lookup key.
+    pub async fn metered_prices_for(
+        &self,
+        api: &StripeApi,
+        prefix: &str,
+        name: &str,
+        plan: &Plan,
+    ) -> Result<Vec<(MeteredPrice, String)>, StripeCallError> {
+        let mut out = Vec::new();
+        for price in metered_prices(name, plan) {
+            let cached = self.prices.lock().ok().and_then(|p| p.get(&price.lookup_key).cloned());
+            let id = match cached {
+                Some(id) => id,
+                None => {
+                    let id = match api.find_price(&price.lookup_key).await? {
+                        Some(id) => id,
+                        None => {
+                            let meter = self.meter_id(api, prefix, price.meter).await?;
+                            api.create_metered_price(name, &price, &meter, plan.spec.price.interval).await?
+                        }
+                    };
+                    if let Ok(mut prices) = self.prices.lock() {
+                        prices.insert(price.lookup_key.clone(), id.clone());
+                    }
+                    id
+                }
+            };
+            out.push((price, id));
+        }
+        Ok(out)
     }
 
     /// The plan a price belongs to, among the given plans (for a subscription's current price).

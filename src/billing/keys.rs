@@ -29,6 +29,13 @@ pub fn plan_change(subscription_uid: &str, generation: i64) -> String {
     format!("atlantiplex-change-{subscription_uid}-{generation}")
 }
 
+/// An update of the metered items alone, per generation and set of prices wanted.
+pub fn items_change(subscription_uid: &str, generation: i64, metered: &[String]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, metered.join(",").as_bytes());
+    let short: String = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("atlantiplex-items-{subscription_uid}-{generation}-{short}")
+}
+
 /// Prices are immutable in Stripe: a changed amount, currency or interval is a new lookup key.
 pub fn price_lookup(plan: &str, price: &Price) -> String {
     let interval = interval(price.interval);

@@ -7,7 +7,9 @@
 //!   `tenancy::dunning` / `tenancy::plan`.
 
 pub mod catalog;
+pub mod items;
 pub mod keys;
+pub mod meters_api;
 pub mod plan_change;
 pub mod settings;
 pub mod signature;

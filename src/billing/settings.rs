@@ -21,6 +21,25 @@ pub struct BillingSettings {
     /// Every Subscription is re-read from Stripe at least this often (catches missed webhooks).
     #[arg(long, env = "ATLANTIPLEX_STRIPE_RESYNC_MINUTES", default_value_t = 15.0)]
     pub stripe_resync_minutes: f64,
+    /// Prefix of meter event names (`<prefix>_bandwidth`) and identifiers (`<prefix>-<org>-bandwidth-<hour>`),
+    /// at most 20 characters. Installations sharing one Stripe account need different prefixes.
+    #[arg(long, env = "ATLANTIPLEX_METER_PREFIX", default_value = crate::metering::push::IDENTIFIER_PREFIX,
+          value_parser = meter_prefix)]
+    pub meter_prefix: String,
+    /// How often the leader pushes closed hourly usage windows to Stripe's meters (seconds).
+    #[arg(long, env = "ATLANTIPLEX_METER_PUSH_SECONDS", default_value_t = 60.0)]
+    pub meter_push_seconds: f64,
+}
+
+fn meter_prefix(value: &str) -> Result<String, String> {
+    let ok = !value.is_empty()
+        && value.len() <= 20
+        && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(format!("{value:?}: use 1 to 20 lowercase letters, digits or _ (e.g. atp, or atp_staging)"))
+    }
 }
 
 impl Default for BillingSettings {
@@ -31,6 +50,8 @@ impl Default for BillingSettings {
             grace_period_days: 7.0,
             downgrade_at_period_end: true,
             stripe_resync_minutes: 15.0,
+            meter_prefix: crate::metering::push::IDENTIFIER_PREFIX.into(),
+            meter_push_seconds: 60.0,
         }
     }
 }
@@ -38,6 +59,10 @@ impl Default for BillingSettings {
 impl BillingSettings {
     pub fn grace(&self) -> jiff::SignedDuration {
         jiff::SignedDuration::from_secs_f64(self.grace_period_days.max(0.0) * 86_400.0)
+    }
+
+    pub fn meter_push_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.meter_push_seconds.max(1.0))
     }
 
     pub fn resync(&self) -> std::time::Duration {

@@ -32,9 +32,13 @@ pub struct RemoteSubscription {
     pub status: String,
     pub trial_start: Option<i64>,
     pub trial_end: Option<i64>,
+    pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
+    /// The flat (licensed) item and its price.
     pub item_id: Option<String>,
     pub price_id: Option<String>,
+    /// Every item, metered ones included.
+    pub items: Vec<super::items::CurrentItem>,
     pub cancel_at_period_end: bool,
     pub metadata: HashMap<String, String>,
     pub latest_invoice: Option<RemoteInvoice>,
@@ -65,16 +69,17 @@ pub struct RemoteInvoice {
 pub struct NewSubscription<'a> {
     pub customer: &'a str,
     pub price: &'a str,
+    /// Metered prices beside the flat one (usage beyond the plan's allowance).
+    pub metered: &'a [String],
     pub trial_days: Option<u32>,
     pub metadata: HashMap<String, String>,
     pub idempotency_key: String,
 }
 
-/// A price change on the subscription's single item.
+/// A change of the subscription's items: the flat price, and the metered prices beside it.
 pub struct PriceChange<'a> {
     pub subscription: &'a str,
-    pub item: &'a str,
-    pub price: &'a str,
+    pub changes: &'a [super::items::ItemChange],
     /// `always_invoice` (charge now), `create_prorations` (credit/charge on the next invoice), `none`.
     pub proration: Proration,
     pub metadata: HashMap<String, String>,
@@ -90,7 +95,7 @@ pub enum Proration {
 
 #[derive(Clone)]
 pub struct StripeApi {
-    client: stripe::Client,
+    pub(super) client: stripe::Client,
     metrics: Arc<Metrics>,
 }
 
@@ -101,7 +106,7 @@ impl std::fmt::Debug for StripeApi {
     }
 }
 
-fn idempotent(key: &str) -> Result<RequestStrategy, StripeCallError> {
+pub(super) fn idempotent(key: &str) -> Result<RequestStrategy, StripeCallError> {
     let key = IdempotencyKey::new(key)
         .map_err(|e| StripeCallError::Failed { operation: "idempotency_key", message: e.to_string() })?;
     Ok(RequestStrategy::Idempotent(key))
@@ -120,7 +125,7 @@ impl StripeApi {
         Ok(Self { client, metrics })
     }
 
-    async fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         operation: &'static str,
         request: impl std::future::Future<Output = Result<T, stripe::StripeError>>,
@@ -243,11 +248,15 @@ impl StripeApi {
 
     pub async fn create_subscription(&self, new: NewSubscription<'_>) -> Result<RemoteSubscription, StripeCallError> {
         use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
-        let mut item = CreateSubscriptionItems::new();
-        item.price = Some(new.price.to_string());
+        let item = |price: &str| {
+            let mut item = CreateSubscriptionItems::new();
+            item.price = Some(price.to_string());
+            item
+        };
+        let items: Vec<_> = std::iter::once(new.price).chain(new.metered.iter().map(String::as_str)).map(item).collect();
         let mut request = CreateSubscription::new()
             .customer(new.customer)
-            .items(vec![item])
+            .items(items)
             .metadata(new.metadata)
             .expand(vec!["latest_invoice".to_string()]);
         if let Some(days) = new.trial_days {
@@ -261,16 +270,33 @@ impl StripeApi {
         use stripe_billing::subscription::{
             UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P,
         };
-        let mut item = UpdateSubscriptionItems::new();
-        item.id = Some(change.item.to_string());
-        item.price = Some(change.price.to_string());
+        use super::items::ItemChange;
+        let items: Vec<UpdateSubscriptionItems> = change
+            .changes
+            .iter()
+            .map(|c| {
+                let mut item = UpdateSubscriptionItems::new();
+                match c {
+                    ItemChange::Replace { id, price } => {
+                        item.id = Some(id.clone());
+                        item.price = Some(price.clone());
+                    }
+                    ItemChange::Add { price } => item.price = Some(price.clone()),
+                    ItemChange::Remove { id } => {
+                        item.id = Some(id.clone());
+                        item.deleted = Some(true);
+                    }
+                }
+                item
+            })
+            .collect();
         let proration = match change.proration {
             Proration::InvoiceNow => P::AlwaysInvoice,
             Proration::NextInvoice => P::CreateProrations,
             Proration::None => P::None,
         };
         let request = UpdateSubscription::new(change.subscription)
-            .items(vec![item])
+            .items(items)
             .proration_behavior(proration)
             .metadata(change.metadata)
             .expand(vec!["latest_invoice".to_string()]);
@@ -291,8 +317,23 @@ impl StripeApi {
     }
 }
 
+fn metered(price: &stripe_shared::Price) -> bool {
+    price.recurring.as_ref().is_some_and(|r| r.usage_type == stripe_shared::RecurringUsageType::Metered)
+}
+
 fn remote_subscription(s: stripe_shared::Subscription) -> RemoteSubscription {
-    let item = s.items.data.first();
+    // The flat price is the licensed item; metered items (usage) sit beside it.
+    let item = s.items.data.iter().find(|i| !metered(&i.price)).or(s.items.data.first());
+    let items = s
+        .items
+        .data
+        .iter()
+        .map(|i| super::items::CurrentItem {
+            id: i.id.to_string(),
+            price: i.price.id.to_string(),
+            metered: metered(&i.price),
+        })
+        .collect();
     let (latest_invoice_id, latest_invoice) = match s.latest_invoice {
         Some(Expandable::Object(invoice)) => {
             (invoice.id.as_ref().map(|i| i.to_string()), Some(remote_invoice(*invoice)))
@@ -309,9 +350,11 @@ fn remote_subscription(s: stripe_shared::Subscription) -> RemoteSubscription {
         status: s.status.as_str().to_string(),
         trial_start: s.trial_start,
         trial_end: s.trial_end,
+        current_period_start: item.map(|i| i.current_period_start),
         current_period_end: item.map(|i| i.current_period_end),
         item_id: item.map(|i| i.id.to_string()),
         price_id: item.map(|i| i.price.id.to_string()),
+        items,
         cancel_at_period_end: s.cancel_at_period_end,
         metadata: s.metadata,
         latest_invoice,

@@ -6,6 +6,7 @@ use super::keys::{
     self, META_GENERATION, META_KEPT_PLAN, META_KEPT_UNTIL, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN,
     META_SUBSCRIPTION, META_SUBSCRIPTION_UID,
 };
+use super::items::item_changes;
 use super::plan_change::{PlanChangeFacts, kept_plan, plan_change};
 use super::stripe::{NewSubscription, PriceChange, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError};
 use crate::api::{BillingInterval, InvoiceSummary, Organization, Plan, Subscription, SubscriptionStatus};
@@ -64,6 +65,13 @@ pub async fn sync(billing: &Billing, api: &StripeApi, input: Input<'_>) -> Resul
         return unbilled(billing, api, input, status).await;
     }
     let price = billing.catalog.price_for(api, plan_name, input.plan).await?;
+    let metered: Vec<String> = billing
+        .catalog
+        .metered_prices_for(api, &billing.settings.meter_prefix, plan_name, input.plan)
+        .await?
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
     let customer = ensure_customer(api, sub, input.organization, &previous).await?;
     status.stripe_customer_id = Some(customer.clone());
 
@@ -90,6 +98,7 @@ pub async fn sync(billing: &Billing, api: &StripeApi, input: Input<'_>) -> Resul
                 let new = NewSubscription {
                     customer: &customer,
                     price: &price,
+                    metered: &metered,
                     trial_days: trial,
                     metadata,
                     idempotency_key: keys::subscription(&uid, generation),
@@ -135,16 +144,31 @@ pub async fn sync(billing: &Billing, api: &StripeApi, input: Input<'_>) -> Resul
         };
         metadata.insert(META_KEPT_PLAN.into(), kept_plan);
         metadata.insert(META_KEPT_UNTIL.into(), kept_until);
+        let changes = item_changes(&remote.items, &price, &metered);
         let request = PriceChange {
             subscription: &remote.id,
-            item: remote.item_id.as_deref().unwrap_or_default(),
-            price: &price,
+            changes: &changes,
             proration: change.proration,
             metadata,
             idempotency_key: keys::plan_change(&uid, generation),
         };
         remote = api.change_price(request).await?;
         tracing::info!(subscription = %sub.name_any(), from = %current_plan, to = %plan_name, proration = ?change.proration, "Stripe subscription price changed");
+    }
+
+    // The same plan, but not its metered items: a subscription from before metering, or a Plan whose
+    // allowance or unit price changed (a new Stripe price). Usage so far stays on Stripe's meter.
+    let changes = item_changes(&remote.items, &price, &metered);
+    if !remote.ended() && !changes.is_empty() {
+        let request = PriceChange {
+            subscription: &remote.id,
+            changes: &changes,
+            proration: super::stripe::Proration::None,
+            metadata: HashMap::new(),
+            idempotency_key: keys::items_change(&uid, generation, &metered),
+        };
+        remote = api.change_price(request).await?;
+        tracing::info!(subscription = %sub.name_any(), metered = ?metered, "Stripe subscription's metered items updated");
     }
 
     // The plan in effect: Stripe's, unless a downgrade waits for the period end.
@@ -208,6 +232,7 @@ async fn unbilled(
     status.scheduled_at = None;
     status.past_due_since = None;
     status.trial_end = None;
+    status.current_period_start = None;
     status.current_period_end = None;
     let why = if input.plan.spec.internal { "internal, never billed" } else { "free" };
     let message = format!("plan {plan_name} is {why}: no Stripe subscription");
@@ -258,6 +283,7 @@ pub fn mirror(status: &mut SubscriptionStatus, remote: &RemoteSubscription, now:
     status.stripe_subscription_id = Some(remote.id.clone());
     status.stripe_state = Some(remote.status.clone());
     status.trial_end = rfc3339(remote.trial_end);
+    status.current_period_start = rfc3339(remote.current_period_start);
     status.current_period_end = rfc3339(remote.current_period_end);
     if let Some(invoice) = &remote.latest_invoice {
         status.latest_invoice = Some(summary(invoice));

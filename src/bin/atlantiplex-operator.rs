@@ -294,6 +294,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         billing: billing_handle,
         usage_changed: Some(usage_rx),
         ledger: Some(ledger),
+        usage_grace: jiff::SignedDuration::from_hours(i64::from(args.usage.usage_grace_hours)),
     };
     controller::run(controller_client, options, shutdown_signal()).await?;
     if elected {

@@ -7,6 +7,7 @@ mod claims;
 mod conditions;
 mod context;
 mod lifecycle;
+mod meter_pusher;
 mod organization;
 mod own_writes;
 mod plan;
@@ -70,6 +71,9 @@ pub struct Options {
     pub usage_changed: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     /// Where usage totals are read (None: no usage in the status).
     pub ledger: Option<crate::ledger::Ledger>,
+    /// How long after a billing period closes its late usage is still taken (`--usage-grace-hours`): the
+    /// meter pusher pushes corrections until then, then compares the period with Stripe.
+    pub usage_grace: jiff::SignedDuration,
 }
 
 pub async fn run(
@@ -77,8 +81,18 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
-    let Options { settings, concurrency, context_slot, metrics, audit, mut leadership, billing, usage_changed, ledger } =
-        options;
+    let Options {
+        settings,
+        concurrency,
+        context_slot,
+        metrics,
+        audit,
+        mut leadership,
+        billing,
+        usage_changed,
+        ledger,
+        usage_grace,
+    } = options;
     let shutdown = shutdown.shared();
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
@@ -261,13 +275,31 @@ pub async fn run(
         .for_each(|result| async move { log_result("Subscription", result) })
         .then(|_| async { tracing::info!("Subscription controller stopped") });
 
+    // Stops with the controllers: on shutdown, or when the lease is lost (no push without the lease).
+    let meter_pusher = {
+        let ctx = ctx.clone();
+        let stopped = on_shutdown(&shutdown_tx);
+        async move {
+            tokio::select! {
+                _ = meter_pusher::run(ctx, usage_grace) => {}
+                _ = stopped => {}
+            }
+        }
+    };
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight reconciles");
         let _ = shutdown_tx.send(());
     };
     let controllers = async {
-        tokio::join!(organization_controller, team_controller, plan_controller, subscription_controller, signal);
+        tokio::join!(
+            organization_controller,
+            team_controller,
+            plan_controller,
+            subscription_controller,
+            meter_pusher,
+            signal
+        );
     };
     tokio::select! {
         _ = controllers => Ok(()),

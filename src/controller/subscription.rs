@@ -8,6 +8,7 @@ use super::context::Context;
 use crate::api::{CONDITION_READY, Subscription, SubscriptionStatus};
 use crate::billing::sync;
 use crate::error::{Error, Result};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -112,7 +113,9 @@ async fn apply(sub: &Subscription, ctx: &Context) -> Result<Action> {
     match sync::sync(&ctx.billing, api, input).await {
         Ok(synced) => {
             let billing = conditions::new("Billing", synced.billed, &synced.reason, synced.message, generation);
-            write(sub, ctx, synced.status, vec![ready, billing]).await?;
+            let mut desired = vec![ready, billing];
+            desired.extend(reconciled_condition(sub, ctx).await);
+            write(sub, ctx, synced.status, desired).await?;
             Ok(Action::requeue(synced.recheck.map_or(resync, |r| r.min(resync))))
         }
         Err(err) => {
@@ -123,6 +126,36 @@ async fn apply(sub: &Subscription, ctx: &Context) -> Result<Action> {
         }
     }
 }
+
+/// `UsageReconciled` from the ledger: the latest closed period's metered totals against Stripe's (the meter
+/// pusher compares them once the period's grace window has closed). None before any period closed.
+async fn reconciled_condition(sub: &Subscription, ctx: &Context) -> Option<Condition> {
+    let ledger = ctx.ledger.as_ref()?;
+    let period = match ledger.latest_reconciliation(&sub.spec.organization).await {
+        Ok(period) => period?,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the latest usage reconciliation failed");
+            return None;
+        }
+    };
+    let matched = period.matched.unwrap_or(false);
+    let (_, detail) = crate::metering::reconcile::summary(&period.meters);
+    let (reason, message) = if matched {
+        ("Matched", format!("period {} to {}: {detail}", period.start, period.end))
+    } else {
+        (
+            "Mismatch",
+            format!(
+                "period {} to {}: {detail}; the ledger's figures are what was used: check the Stripe dashboard's meter events for customer {}",
+                period.start, period.end, period.customer
+            ),
+        )
+    };
+    Some(conditions::new(CONDITION_USAGE_RECONCILED, matched, reason, message, sub.metadata.generation))
+}
+
+/// The latest closed billing period's metered usage in Stripe equals the ledger's.
+pub const CONDITION_USAGE_RECONCILED: &str = "UsageReconciled";
 
 async fn cleanup(sub: &Subscription, ctx: &Context) -> Result<Action> {
     let Some(api) = ctx.billing.api() else { return Ok(Action::await_change()) };
@@ -154,16 +187,18 @@ async fn write(
     if status == previous {
         return Ok(());
     }
-    let billing = |s: &SubscriptionStatus| {
-        crate::api::condition(&s.conditions, "Billing").map(|c| (c.status.clone(), c.reason.clone()))
-    };
-    if let Some((state, reason)) = billing(&status).filter(|now| Some(now) != billing(&previous).as_ref())
-        && reason != "BillingDisabled"
-    {
-        let message =
-            crate::api::condition(&status.conditions, "Billing").map(|c| c.message.clone()).unwrap_or_default();
-        let type_ = if state == "True" { EventType::Normal } else { EventType::Warning };
-        super::publish(ctx, &sub.object_ref(&()), type_, &reason, "Billing", message).await;
+    for kind in ["Billing", CONDITION_USAGE_RECONCILED] {
+        let state = |s: &SubscriptionStatus| {
+            crate::api::condition(&s.conditions, kind).map(|c| (c.status.clone(), c.reason.clone()))
+        };
+        if let Some((state, reason)) = state(&status).filter(|now| Some(now) != state(&previous).as_ref())
+            && reason != "BillingDisabled"
+        {
+            let message =
+                crate::api::condition(&status.conditions, kind).map(|c| c.message.clone()).unwrap_or_default();
+            let type_ = if state == "True" { EventType::Normal } else { EventType::Warning };
+            super::publish(ctx, &sub.object_ref(&()), type_, &reason, kind, message).await;
+        }
     }
     let body = serde_json::json!({
         "apiVersion": Subscription::api_version(&()),

@@ -11,6 +11,7 @@
 
 mod api_keys;
 mod audit;
+mod billing_periods;
 mod connect;
 mod error;
 pub mod format;
@@ -29,6 +30,7 @@ mod writer;
 
 pub use api_keys::{ApiKey, hash_api_key};
 pub use audit::{AuditEntry, AuditQuery, AuditRecord, AuditResult};
+pub use billing_periods::BillingPeriod as LedgerBillingPeriod;
 pub use error::{LedgerError, Result};
 pub use invoices::Invoice;
 pub use migrations::LATEST_VERSION;

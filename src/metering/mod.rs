@@ -15,6 +15,7 @@
 //! - [`limits`]: Ok / Warning / Reached per meter, whether traffic is blocked, status strings.
 //! - [`status`]: `Organization.status.usage`'s meter lines and the `UsageLimit` condition.
 //! - [`push`]: Stripe meter-event identifiers and the rule for late usage (corrections).
+//! - [`reconcile`]: the ledger's period totals against Stripe's at period close.
 //!
 //! The formulas and rounding rules are written out in docs/metering.md.
 
@@ -25,6 +26,7 @@ pub mod meter;
 pub mod overage;
 pub mod period;
 pub mod push;
+pub mod reconcile;
 pub mod status;
 pub mod storage;
 pub mod terms;

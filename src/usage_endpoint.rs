@@ -260,12 +260,8 @@ fn owners(context: &Context, namespaces: &std::collections::BTreeSet<String>) ->
         let Some(namespace) = context.namespaces.get(&ObjectRef::new(name)) else { continue };
         let labels = namespace.metadata.labels.clone().unwrap_or_default();
         let Some(organization) = intake::namespace_organization(&labels) else { continue };
-        let stripe_period_end = context
-            .subscriptions_of(organization)
-            .iter()
-            .filter_map(|s| s.status.as_ref()?.current_period_end.as_deref()?.parse::<jiff::Timestamp>().ok())
-            .max();
-        owners.insert(name.clone(), Owner { organization: organization.to_string(), stripe_period_end });
+        let stripe_period = intake::StripePeriod::of(&context.subscriptions_of(organization));
+        owners.insert(name.clone(), Owner { organization: organization.to_string(), stripe_period });
     }
     owners
 }

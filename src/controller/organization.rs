@@ -244,11 +244,7 @@ async fn metered_usage(
             return None;
         }
     };
-    let stripe_end = subscriptions
-        .iter()
-        .filter_map(|s| s.status.as_ref()?.current_period_end.as_deref()?.parse::<jiff::Timestamp>().ok())
-        .max();
-    let period = metering::intake::open_period(stripe_end, now).ok()?;
+    let period = metering::intake::open_period(metering::intake::StripePeriod::of(subscriptions.iter()), now).ok()?;
     let totals = match ledger.usage_totals(&org.name_any(), &period).await {
         Ok(totals) => totals,
         Err(err) => {

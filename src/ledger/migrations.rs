@@ -11,7 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../../migrations/0001_ledger.sql")),
     (2, "metering", include_str!("../../migrations/0002_metering.sql")),
     // 3 is storage samples (added with the storage sampler).
-    (4, "billing periods", include_str!("../../migrations/0004_billing_periods.sql")),
+    (4, "billing_periods", include_str!("../../migrations/0004_billing_periods.sql")),
 ];
 
 /// The newest schema version this binary knows.

@@ -20,8 +20,30 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Owner {
     /// The Organization object's name: the ledger's key for its usage.
     pub organization: String,
-    /// The Stripe subscription's current period end, when it is billed through Stripe.
-    pub stripe_period_end: Option<Timestamp>,
+    /// The Stripe subscription's current period, when it is billed through Stripe.
+    pub stripe_period: StripePeriod,
+}
+
+/// The billing period Stripe reports for an organization (the Subscription's status); both ends absent when
+/// it is not billed through Stripe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StripePeriod {
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+}
+
+impl StripePeriod {
+    /// The period of the organization's Subscription that ends last.
+    pub fn of<'a>(subscriptions: impl IntoIterator<Item = &'a crate::api::Subscription>) -> StripePeriod {
+        let parse = |t: Option<&String>| t.and_then(|t| t.parse::<Timestamp>().ok());
+        subscriptions
+            .into_iter()
+            .filter_map(|s| s.status.as_ref())
+            .map(|s| StripePeriod { start: parse(s.current_period_start.as_ref()), end: parse(s.current_period_end.as_ref()) })
+            .filter(|p| p.end.is_some())
+            .max_by_key(|p| p.end)
+            .unwrap_or_default()
+    }
 }
 
 /// The namespace a subject names: up to the first `/`.
@@ -37,12 +59,12 @@ pub fn namespace_organization(labels: &BTreeMap<String, String>) -> Option<&str>
     labels.get(ORGANIZATION_OBJECT).map(String::as_str).filter(|o| managed && tenant && !o.is_empty())
 }
 
-/// The billing period open at `now` for acceptance: with a Stripe period end, the month before it (the plans
-/// bill monthly; the Subscription mirrors only the end), rolled on as `period::current_period` does; else the
-/// calendar month.
-pub fn open_period(stripe_period_end: Option<Timestamp>, now: Timestamp) -> Result<Period, PeriodError> {
-    let stripe = match stripe_period_end {
-        Some(end) => {
+/// The billing period open at `now`: Stripe's (from a Subscription that mirrored only the end, the month
+/// before it), rolled on as `period::current_period` does; else the calendar month.
+pub fn open_period(stripe_period: StripePeriod, now: Timestamp) -> Result<Period, PeriodError> {
+    let stripe = match (stripe_period.start, stripe_period.end) {
+        (Some(start), Some(end)) if start < end => Some(Period::new(start, end)?),
+        (_, Some(end)) => {
             let start = end
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .checked_sub(jiff::Span::new().months(1))
@@ -50,7 +72,7 @@ pub fn open_period(stripe_period_end: Option<Timestamp>, now: Timestamp) -> Resu
                 .timestamp();
             Some(Period::new(start, end)?)
         }
-        None => None,
+        (_, None) => None,
     };
     Ok(current_period(stripe, now)?.period)
 }
@@ -86,7 +108,7 @@ pub fn judge(
         let namespace = event.get("subject").and_then(Value::as_str).map(subject_namespace);
         let owner = namespace.and_then(|n| owners.get(n));
         let period = match owner {
-            Some(owner) => open_period(owner.stripe_period_end, now)?,
+            Some(owner) => open_period(owner.stripe_period, now)?,
             None => month,
         };
         let acceptance = Acceptance::new(now, &period, grace);
@@ -216,11 +238,11 @@ mod tests {
 
     fn owners() -> BTreeMap<String, Owner> {
         BTreeMap::from([
-            ("org-acme".to_string(), Owner { organization: "acme".into(), stripe_period_end: None }),
-            ("acme--web".to_string(), Owner { organization: "acme".into(), stripe_period_end: None }),
+            ("org-acme".to_string(), Owner { organization: "acme".into(), stripe_period: StripePeriod::default() }),
+            ("acme--web".to_string(), Owner { organization: "acme".into(), stripe_period: StripePeriod::default() }),
             (
                 "org-beta".to_string(),
-                Owner { organization: "beta".into(), stripe_period_end: Some(at("2026-03-25T00:00:00Z")) },
+                Owner { organization: "beta".into(), stripe_period: StripePeriod { start: None, end: Some(at("2026-03-25T00:00:00Z")) } },
             ),
         ])
     }
@@ -251,9 +273,14 @@ mod tests {
     #[test]
     fn the_open_period_is_the_month_before_the_stripe_end_or_the_calendar_month() {
         let now = at("2026-03-10T12:00:00Z");
-        assert_eq!(open_period(None, now).unwrap(), calendar_month(now).unwrap());
-        let p = open_period(Some(at("2026-03-25T00:00:00Z")), now).unwrap();
+        assert_eq!(open_period(StripePeriod::default(), now).unwrap(), calendar_month(now).unwrap());
+        let end_only = StripePeriod { start: None, end: Some(at("2026-03-25T00:00:00Z")) };
+        let p = open_period(end_only, now).unwrap();
         assert_eq!((p.start, p.end), (at("2026-02-25T00:00:00Z"), at("2026-03-25T00:00:00Z")));
+        // Stripe's own start when the Subscription mirrors it (a period of any length).
+        let both = StripePeriod { start: Some(at("2026-03-09T07:00:00Z")), end: Some(at("2026-03-25T00:00:00Z")) };
+        let p = open_period(both, now).unwrap();
+        assert_eq!((p.start, p.end), (at("2026-03-09T07:00:00Z"), at("2026-03-25T00:00:00Z")));
     }
 
     #[test]

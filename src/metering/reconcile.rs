@@ -87,7 +87,7 @@ mod tests {
         let m = MeterReconciliation::new(Meter::StreamTime, 2_000_000, 2_000_000, 3.5);
         let (ok, message) = summary(&[m]);
         assert!(!ok);
-        assert_eq!(message, "stream_time: Stripe holds 3.5 hours, the ledger 2 hours (1.5 hours more in Stripe)");
+        assert_eq!(message, "stream_time: Stripe holds 3.5 hour, the ledger 2 hour (1.5 hour more in Stripe)");
     }
 
     #[test]

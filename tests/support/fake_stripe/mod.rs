@@ -6,6 +6,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 mod form;
+pub mod meters;
 mod objects;
 mod webhooks;
 
@@ -32,6 +33,11 @@ pub struct World {
     pub prices: BTreeMap<String, Value>,
     pub subscriptions: BTreeMap<String, Value>,
     pub invoices: BTreeMap<String, Value>,
+    pub meters: BTreeMap<String, Value>,
+    /// Every meter event kept (a repeated identifier is refused, not kept).
+    pub meter_events: Vec<Value>,
+    /// The usage lines of invoices, in order.
+    pub usage_lines: Vec<meters::UsageLine>,
     idempotency: HashMap<String, (u16, Value)>,
     /// "METHOD /path" → calls, and "create_customer" etc. → objects created.
     pub calls: BTreeMap<String, u64>,
@@ -79,6 +85,9 @@ impl FakeStripe {
             .route("/v1/prices", any(prices))
             .route("/v1/subscriptions", any(subscriptions))
             .route("/v1/subscriptions/{id}", any(subscription))
+            .route("/v1/billing/meters", any(billing_meters))
+            .route("/v1/billing/meters/{id}/event_summaries", get(event_summaries))
+            .route("/v1/billing/meter_events", post(meter_events))
             .route("/_test/advance", post(advance))
             .route("/_test/failing", post(failing))
             .route("/_test/pay", post(pay))
@@ -121,6 +130,32 @@ impl FakeStripe {
     pub async fn pay(&self, subscription: &str) {
         let events = self.world(|w| objects::pay(w, subscription));
         webhooks::deliver(&self.state, events).await;
+    }
+
+    /// Places the subscription's current period (e.g. hours in the past, around the usage a test reports).
+    pub async fn set_period(&self, subscription: &str, start: i64, end: i64) {
+        let events = self.world(|w| objects::set_period(w, subscription, start, end));
+        webhooks::deliver(&self.state, events).await;
+    }
+
+    /// Ends the subscription's current period at the fake's now: its invoice with usage, a new period.
+    pub async fn close_period(&self, subscription: &str) {
+        let events = self.world(|w| objects::close_period(w, subscription));
+        webhooks::deliver(&self.state, events).await;
+    }
+
+    /// Meter events kept for `customer`: (identifier, value, timestamp), in arrival order.
+    pub fn meter_events_of(&self, customer: &str) -> Vec<(String, String, i64)> {
+        self.world(|w| {
+            w.meter_events
+                .iter()
+                .filter(|e| e["payload"]["stripe_customer_id"] == json!(customer))
+                .map(|e| {
+                    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                    (text(&e["identifier"]), text(&e["payload"]["value"]), e["timestamp"].as_i64().unwrap_or(0))
+                })
+                .collect()
+        })
     }
 
     pub fn hang_next(&self, path: &str, delay: Duration) {
@@ -272,12 +307,19 @@ async fn subscriptions(
         if !w.customers.contains_key(&customer) {
             return Err((StatusCode::BAD_REQUEST, format!("No such customer: '{customer}'")));
         }
-        let price_id = form.get("items[0][price]").cloned().unwrap_or_default();
-        let Some(price) = w.prices.get(&price_id).cloned() else {
-            return Err((StatusCode::BAD_REQUEST, format!("No such price: '{price_id}'")));
-        };
+        let mut prices = vec![];
+        for i in 0.. {
+            let Some(price_id) = form.get(&format!("items[{i}][price]")) else { break };
+            let Some(price) = w.prices.get(price_id).cloned() else {
+                return Err((StatusCode::BAD_REQUEST, format!("No such price: '{price_id}'")));
+            };
+            prices.push(price);
+        }
+        if prices.is_empty() {
+            return Err((StatusCode::BAD_REQUEST, "Missing required param: items.".into()));
+        }
         w.count("create_subscription");
-        let (sub, events) = objects::create_subscription(w, &customer, &price, &form);
+        let (sub, events) = objects::create_subscription(w, &customer, &prices, &form);
         let expand = form::list(&form, "expand").contains(&"latest_invoice".to_string());
         let out = objects::subscription_out(&sub, expand.then_some(&*w));
         Ok((out, events))
@@ -330,6 +372,49 @@ async fn subscription(
         Ok((objects::subscription_out(&sub, expand.then_some(&*w)), events))
     })
     .await
+}
+
+async fn billing_meters(
+    State(state): State<Arc<Fake>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let params = form::parse(query.as_deref().unwrap_or_default());
+    if method == Method::GET {
+        let mut w = state.world.lock().unwrap();
+        w.count("GET /v1/billing/meters");
+        let status = params.get("status").cloned();
+        let data: Vec<Value> = w
+            .meters
+            .values()
+            .filter(|m| status.as_ref().is_none_or(|s| m["status"].as_str() == Some(s)))
+            .map(meters::meter_out)
+            .collect();
+        return axum::Json(objects::list("/v1/billing/meters", data)).into_response();
+    }
+    let form = form::parse(&String::from_utf8_lossy(&body));
+    once(&state, &headers, "/v1/billing/meters", |w| Ok((meters::create_meter(w, &form)?, vec![]))).await
+}
+
+async fn meter_events(State(state): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = form::parse(&String::from_utf8_lossy(&body));
+    once(&state, &headers, "/v1/billing/meter_events", |w| Ok((meters::create_meter_event(w, &form)?, vec![]))).await
+}
+
+async fn event_summaries(
+    State(state): State<Arc<Fake>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = form::parse(query.as_deref().unwrap_or_default());
+    let mut w = state.world.lock().unwrap();
+    w.count("GET /v1/billing/meters/{id}/event_summaries");
+    match meters::summaries(&w, &id, &params) {
+        Ok(list) => axum::Json(list).into_response(),
+        Err((status, message)) => error(status, &message),
+    }
 }
 
 async fn advance(State(state): State<Arc<Fake>>, RawQuery(query): RawQuery) -> Response {

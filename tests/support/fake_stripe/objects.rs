@@ -76,7 +76,23 @@ pub fn new_price(id: &str, product: &str, now: i64, form: &BTreeMap<String, Stri
     p["metadata"] = Value::Object(form::map(form, "metadata"));
     p["type"] = json!("recurring");
     let interval = form.get("recurring[interval]").cloned().unwrap_or_else(|| "month".into());
-    p["recurring"] = json!({"interval": interval, "interval_count": 1, "meter": null, "trial_period_days": null, "usage_type": "licensed"});
+    let usage_type = form.get("recurring[usage_type]").cloned().unwrap_or_else(|| "licensed".into());
+    p["recurring"] = json!({"interval": interval, "interval_count": 1, "meter": form.get("recurring[meter]"),
+        "trial_period_days": null, "usage_type": usage_type});
+    if form.get("billing_scheme").map(String::as_str) == Some("tiered") {
+        let mut tiers = vec![];
+        for i in 0.. {
+            let Some(up_to) = form.get(&format!("tiers[{i}][up_to]")) else { break };
+            tiers.push(json!({"flat_amount": null, "flat_amount_decimal": null, "unit_amount": null,
+                "unit_amount_decimal": form.get(&format!("tiers[{i}][unit_amount_decimal]")),
+                "up_to": up_to.parse::<i64>().ok()}));
+        }
+        p["billing_scheme"] = json!("tiered");
+        p["tiers_mode"] = json!(form.get("tiers_mode"));
+        p["tiers"] = json!(tiers);
+        p["unit_amount"] = Value::Null;
+        p["unit_amount_decimal"] = Value::Null;
+    }
     p
 }
 
@@ -90,11 +106,47 @@ fn period(price: &Value) -> i64 {
 fn legacy_plan(price: &Value) -> Value {
     json!({
         "id": price["id"], "object": "plan", "active": true, "amount": price["unit_amount"],
-        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": "per_unit", "created": price["created"],
+        "amount_decimal": price["unit_amount_decimal"], "billing_scheme": price["billing_scheme"], "created": price["created"],
         "currency": price["currency"], "interval": price["recurring"]["interval"], "interval_count": 1,
-        "livemode": false, "metadata": {}, "meter": null, "nickname": null, "product": price["product"],
-        "tiers_mode": null, "transform_usage": null, "trial_period_days": null, "usage_type": "licensed"
+        "livemode": false, "metadata": {}, "meter": price["recurring"]["meter"], "nickname": null, "product": price["product"],
+        "tiers_mode": price["tiers_mode"], "transform_usage": null, "trial_period_days": null,
+        "usage_type": price["recurring"]["usage_type"]
     })
+}
+
+fn metered(price: &Value) -> bool {
+    price["recurring"]["usage_type"] == "metered"
+}
+
+fn new_item(w: &mut World, sub: &str, price: &Value, start: i64, end: i64) -> Value {
+    let item = w.id("si");
+    json!({"id": item, "object": "subscription_item", "billing_thresholds": null, "created": w.now,
+        "current_period_start": start, "current_period_end": end, "discounts": [], "metadata": {},
+        "price": price_out(price), "plan": legacy_plan(price),
+        "quantity": if metered(price) { Value::Null } else { json!(1) }, "subscription": sub, "tax_rates": []})
+}
+
+/// The usage the subscription's metered items charge for `[start, end)`, recorded as the invoice's lines.
+fn usage_lines(w: &mut World, sub: &Value, start: i64, end: i64) -> i64 {
+    let customer = sub["customer"].as_str().unwrap_or_default().to_string();
+    let mut cents = 0;
+    for item in sub["items"]["data"].as_array().cloned().unwrap_or_default() {
+        let price_id = item["price"]["id"].as_str().unwrap_or_default().to_string();
+        let Some(price) = w.prices.get(&price_id).cloned().filter(metered) else { continue };
+        let meter_id = price["recurring"]["meter"].as_str().unwrap_or_default();
+        let event_name = w.meters.get(meter_id).and_then(|m| m["event_name"].as_str()).unwrap_or_default().to_string();
+        let quantity = super::meters::total(w, &event_name, &customer, start, end);
+        let line = super::meters::charge(&price, quantity);
+        cents += line;
+        w.usage_lines.push(super::meters::UsageLine {
+            invoice: String::new(),
+            price: price_id,
+            event_name,
+            quantity,
+            cents: line,
+        });
+    }
+    cents
 }
 
 fn event(w: &mut World, type_: &str, object: Value) -> Value {
@@ -147,11 +199,12 @@ fn invoice(w: &mut World, sub_id: &str, amount: i64, start: i64, end: i64, event
 pub fn create_subscription(
     w: &mut World,
     customer: &str,
-    price: &Value,
+    prices: &[Value],
     f: &BTreeMap<String, String>,
 ) -> (Value, Vec<Value>) {
+    let price = prices.iter().find(|p| !metered(p)).unwrap_or(&prices[0]).clone();
+    let price = &price;
     let id = w.id("sub");
-    let item = w.id("si");
     let trial_days: Option<i64> = f.get("trial_period_days").and_then(|d| d.parse().ok());
     let now = w.now;
     let end = match trial_days {
@@ -183,10 +236,9 @@ pub fn create_subscription(
     s["trial_end"] = json!(trial_days.map(|_| end));
     s["status"] = json!(if trial_days.is_some() { "trialing" } else { "active" });
     s["latest_invoice"] = Value::Null;
+    let items: Vec<Value> = prices.iter().map(|p| new_item(w, &id, p, now, end)).collect();
     s["items"] = json!({"object": "list", "has_more": false, "url": format!("/v1/subscription_items?subscription={id}"),
-        "data": [{"id": item, "object": "subscription_item", "billing_thresholds": null, "created": now,
-            "current_period_start": now, "current_period_end": end, "discounts": [], "metadata": {},
-            "price": price_out(price), "plan": legacy_plan(price), "quantity": 1, "subscription": id, "tax_rates": []}]});
+        "data": items});
     w.subscriptions.insert(id.clone(), s);
     let mut events = vec![];
     let amount = if trial_days.is_some() { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) };
@@ -198,8 +250,25 @@ pub fn create_subscription(
     (w.subscriptions[&id].clone(), events)
 }
 
+/// The licensed (flat) item's index.
+fn flat_index(s: &Value) -> usize {
+    s["items"]["data"].as_array().and_then(|items| items.iter().position(|i| !metered(&i["price"]))).unwrap_or(0)
+}
+
 fn item_price(s: &Value) -> Value {
-    s["items"]["data"][0]["price"].clone()
+    s["items"]["data"][flat_index(s)]["price"].clone()
+}
+
+/// `items[i][...]` of an update: (id, price, deleted) per index.
+fn item_params(f: &BTreeMap<String, String>) -> Vec<(Option<String>, Option<String>, bool)> {
+    (0..)
+        .map_while(|i| {
+            let id = f.get(&format!("items[{i}][id]")).cloned();
+            let price = f.get(&format!("items[{i}][price]")).cloned();
+            let deleted = f.get(&format!("items[{i}][deleted]")).is_some_and(|d| d == "true");
+            (id.is_some() || price.is_some()).then_some((id, price, deleted))
+        })
+        .collect()
 }
 
 pub fn update_subscription(
@@ -225,18 +294,51 @@ pub fn update_subscription(
         }
     }
     let mut changed_price = None;
-    if let Some(price_id) = f.get("items[0][price]") {
-        let Some(price) = w.prices.get(price_id).cloned() else {
+    let mut added: Vec<Value> = vec![];
+    let mut removed: Vec<String> = vec![];
+    let items = sub["items"]["data"].as_array().cloned().unwrap_or_default();
+    for (item_id, price_id, deleted) in item_params(f) {
+        let existing = item_id.as_ref().map(|i| items.iter().find(|x| x["id"].as_str() == Some(i.as_str())));
+        if let Some(None) = existing {
+            return Err((StatusCode::BAD_REQUEST, format!("{} is not an item of this subscription", item_id.unwrap_or_default())));
+        }
+        if deleted {
+            removed.extend(item_id);
+            continue;
+        }
+        let Some(price_id) = price_id else { continue };
+        let Some(price) = w.prices.get(&price_id).cloned() else {
             return Err((StatusCode::BAD_REQUEST, format!("No such price: '{price_id}'")));
         };
-        if f.get("items[0][id]").map(String::as_str) != sub["items"]["data"][0]["id"].as_str() {
-            return Err((StatusCode::BAD_REQUEST, "items[0][id] is not an item of this subscription".into()));
+        match existing.flatten() {
+            Some(item) if !metered(&item["price"]) => {
+                w.count("change_price");
+                *w.calls
+                    .entry(format!("proration {}", f.get("proration_behavior").cloned().unwrap_or_default()))
+                    .or_default() += 1;
+                changed_price = Some(price);
+            }
+            Some(_) => return Err((StatusCode::BAD_REQUEST, "the fake changes metered items by delete and add".into())),
+            None => {
+                if items.iter().any(|x| x["price"]["id"] == price["id"]) {
+                    return Err((StatusCode::BAD_REQUEST, "Cannot add multiple subscription items with the same plan".into()));
+                }
+                w.count("add_item");
+                added.push(price);
+            }
         }
-        w.count("change_price");
-        *w.calls
-            .entry(format!("proration {}", f.get("proration_behavior").cloned().unwrap_or_default()))
-            .or_default() += 1;
-        changed_price = Some(price);
+    }
+    let (start, end) = (
+        items.first().and_then(|i| i["current_period_start"].as_i64()).unwrap_or(w.now),
+        items.first().and_then(|i| i["current_period_end"].as_i64()).unwrap_or(w.now),
+    );
+    let new_items: Vec<Value> = added.iter().map(|p| new_item(w, id, p, start, end)).collect();
+    if !removed.is_empty() || !new_items.is_empty() {
+        let s = w.subscriptions.get_mut(id).expect("exists");
+        if let Some(data) = s["items"]["data"].as_array_mut() {
+            data.retain(|i| !removed.iter().any(|r| i["id"].as_str() == Some(r.as_str())));
+            data.extend(new_items);
+        }
     }
     let s = w.subscriptions.get_mut(id).expect("exists");
     s["metadata"] = Value::Object(metadata);
@@ -244,13 +346,14 @@ pub fn update_subscription(
         s["cancel_at_period_end"] = json!(c == "true");
     }
     if let Some(price) = &changed_price {
+        let flat = flat_index(s);
         let old = item_price(s)["unit_amount"].as_i64().unwrap_or(0);
         let new = price["unit_amount"].as_i64().unwrap_or(0);
-        s["items"]["data"][0]["price"] = price_out(price);
-        s["items"]["data"][0]["plan"] = legacy_plan(price);
+        s["items"]["data"][flat]["price"] = price_out(price);
+        s["items"]["data"][flat]["plan"] = legacy_plan(price);
         let (start, end) = (
-            s["items"]["data"][0]["current_period_start"].as_i64().unwrap_or(0),
-            s["items"]["data"][0]["current_period_end"].as_i64().unwrap_or(0),
+            s["items"]["data"][flat]["current_period_start"].as_i64().unwrap_or(0),
+            s["items"]["data"][flat]["current_period_end"].as_i64().unwrap_or(0),
         );
         if f.get("proration_behavior").map(String::as_str) == Some("always_invoice")
             && new > old
@@ -301,14 +404,60 @@ pub fn advance(w: &mut World, secs: i64) -> Vec<Value> {
             }
             let price = item_price(&s);
             let next = end + period(&price);
+            let start = s["items"]["data"][0]["current_period_start"].as_i64().unwrap_or(end);
+            let usage = usage_lines(w, &s, start, end);
             let sub = w.subscriptions.get_mut(&id).expect("exists");
-            sub["items"]["data"][0]["current_period_start"] = json!(end);
-            sub["items"]["data"][0]["current_period_end"] = json!(next);
-            let paid = invoice(w, &id, price["unit_amount"].as_i64().unwrap_or(0), end, next, &mut events);
+            renew_items(sub, end, next);
+            let flat = price["unit_amount"].as_i64().unwrap_or(0);
+            let paid = invoice(w, &id, flat + usage, end, next, &mut events);
+            label_usage_lines(w, &id);
             let new_status = if paid { "active" } else { "past_due" };
             events.extend(set_status(w, &id, new_status, "customer.subscription.updated"));
         }
     }
+    events
+}
+
+/// The lines just computed belong to the subscription's newest invoice.
+fn label_usage_lines(w: &mut World, sub_id: &str) {
+    let invoice = w.subscriptions.get(sub_id).and_then(|s| s["latest_invoice"].as_str()).unwrap_or_default().to_string();
+    for line in w.usage_lines.iter_mut().filter(|l| l.invoice.is_empty()) {
+        line.invoice = invoice.clone();
+    }
+}
+
+fn renew_items(sub: &mut Value, start: i64, end: i64) {
+    for item in sub["items"]["data"].as_array_mut().into_iter().flatten() {
+        item["current_period_start"] = json!(start);
+        item["current_period_end"] = json!(end);
+    }
+}
+
+/// Moves the current period (a test placing it around usage it reports): every item's bounds.
+pub fn set_period(w: &mut World, sub_id: &str, start: i64, end: i64) -> Vec<Value> {
+    if let Some(sub) = w.subscriptions.get_mut(sub_id) {
+        renew_items(sub, start, end);
+        sub["billing_cycle_anchor"] = json!(end);
+    }
+    vec![sub_event(w, sub_id, "customer.subscription.updated")]
+}
+
+/// Ends the current period now: the invoice for it (flat price and usage) and the next period.
+pub fn close_period(w: &mut World, sub_id: &str) -> Vec<Value> {
+    let Some(s) = w.subscriptions.get(sub_id).cloned() else { return vec![] };
+    let now = w.now;
+    let start = s["items"]["data"][0]["current_period_start"].as_i64().unwrap_or(now);
+    let price = item_price(&s);
+    let next = now + period(&price);
+    let usage = usage_lines(w, &s, start, now);
+    let mut events = vec![];
+    if let Some(sub) = w.subscriptions.get_mut(sub_id) {
+        renew_items(sub, now, next);
+    }
+    let flat = price["unit_amount"].as_i64().unwrap_or(0);
+    let paid = invoice(w, sub_id, flat + usage, start, now, &mut events);
+    label_usage_lines(w, sub_id);
+    events.extend(set_status(w, sub_id, if paid { "active" } else { "past_due" }, "customer.subscription.updated"));
     events
 }
 

@@ -50,6 +50,8 @@ fn row_to_period(row: &AnyRow) -> sqlx::Result<BillingPeriod> {
 
 impl Ledger {
     /// Records the period open now (or updates its plan and customer); a period already compared stays so.
+    /// An earlier open period that was to end after this one starts ended early (a cancellation, a new
+    /// billing cycle anchor): it ends where this one starts.
     pub async fn upsert_billing_period(
         &self,
         organization: &str,
@@ -57,6 +59,15 @@ impl Ledger {
         customer: &str,
         plan: &str,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE billing_periods SET end_us = $1 WHERE organization = $2 AND start_us < $1 AND end_us > $1 \
+             AND reconciled_at_us IS NULL",
+        )
+        .bind(to_micros(period.start))
+        .bind(organization)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO billing_periods (organization, start_us, end_us, customer, plan) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (organization, start_us) DO UPDATE SET end_us = excluded.end_us, \
@@ -67,8 +78,9 @@ impl Ledger {
         .bind(to_micros(period.end))
         .bind(customer)
         .bind(plan)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

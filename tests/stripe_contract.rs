@@ -2,6 +2,8 @@
 //! to stripe-mock (Stripe's OpenAPI-driven mock), is accepted, and its response parses.
 
 use atlantiplex_operator::api::{BillingInterval, Price};
+use atlantiplex_operator::billing::items::{ItemChange, metered_prices};
+use atlantiplex_operator::billing::meters_api::MeterEvent;
 use atlantiplex_operator::billing::stripe::{NewSubscription, PriceChange, Proration, StripeApi, StripeCallError};
 use atlantiplex_operator::metrics::Metrics;
 use std::process::{Child, Command, Stdio};
@@ -28,8 +30,10 @@ fn stripe_mock_binary() -> std::path::PathBuf {
 
 fn start_stripe_mock() -> (StripeMock, u16) {
     let port = devcluster::free_port().expect("free port");
+    let https = devcluster::free_port().expect("free port");
+    // Both listeners on loopback: with -http-addr alone it still serves HTTPS on [::]:12112.
     let child = Command::new(stripe_mock_binary())
-        .args(["-http-port", &port.to_string()])
+        .args(["-http-addr", &format!("127.0.0.1:{port}"), "-https-addr", &format!("127.0.0.1:{https}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,6 +73,7 @@ async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses(
     let new = NewSubscription {
         customer: &customer,
         price: &price_id,
+        metered: &["price_metered".to_string()],
         trial_days: Some(14),
         metadata: metadata("subscription_uid"),
         idempotency_key: "atlantiplex-subscription-uid-2-1".into(),
@@ -77,10 +82,15 @@ async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses(
     let sub = "sub_123";
     accepted(api.retrieve_subscription(sub).await, "retrieve subscription");
     for proration in [Proration::InvoiceNow, Proration::NextInvoice, Proration::None] {
+        // The flat item to another price, a metered item removed and another added: one update.
+        let changes = [
+            ItemChange::Replace { id: "si_123".into(), price: price_id.clone() },
+            ItemChange::Remove { id: "si_456".into() },
+            ItemChange::Add { price: "price_metered".into() },
+        ];
         let change = PriceChange {
             subscription: sub,
-            item: "si_123",
-            price: &price_id,
+            changes: &changes,
             proration,
             metadata: metadata("plan"),
             idempotency_key: format!("atlantiplex-change-uid-2-{proration:?}"),
@@ -90,9 +100,42 @@ async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses(
     accepted(api.cancel_at_period_end(sub, true).await, "update subscription (cancel at period end)");
     accepted(api.cancel_subscription(sub).await, "cancel subscription");
 
+    // Billing Meters: the meter (found by event name, else created), a graduated metered price on it, a
+    // meter event with identifier and timestamp, and the summaries read back at period close.
+    api.find_meter("atp_bandwidth").await.expect("list meters");
+    let meter = api.create_meter("atp_bandwidth", "Atlantiplex bandwidth (GiB)").await.expect("create meter");
+    let plan: atlantiplex_operator::api::Plan =
+        serde_yaml::from_str(include_str!("../examples/plans.yaml").split("---").nth(1).expect("starter")).expect("plan");
+    let metered = metered_prices("starter", &plan);
+    assert!(!metered.is_empty(), "starter bills overage");
+    for price in &metered {
+        api.create_metered_price("starter", price, &meter, BillingInterval::Month).await.expect("create metered price");
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let event = MeterEvent {
+        event_name: "atp_bandwidth",
+        customer: &customer,
+        value: "12.345678",
+        identifier: "atp-acme-bandwidth-492540",
+        timestamp: now - 60,
+    };
+    api.send_meter_event(&event).await.expect("create meter event");
+    let start = (now - 86_400) / 60 * 60;
+    api.meter_total(&meter, &customer, start, now / 60 * 60).await.expect("list meter event summaries");
+
     let text = metrics.encode();
     assert!(!text.contains("result=\"refused\""), "stripe-mock refused a request: {text}");
-    for operation in ["list_prices", "create_price", "list_customers", "create_customer", "update_customer"] {
+    for operation in [
+        "list_prices",
+        "create_price",
+        "list_customers",
+        "create_customer",
+        "update_customer",
+        "list_meters",
+        "create_meter",
+        "create_meter_event",
+        "list_meter_event_summaries",
+    ] {
         assert!(
             text.contains(&format!("operation=\"{operation}\",result=\"success\"")),
             "{operation} not counted: {text}"

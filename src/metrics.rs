@@ -58,6 +58,13 @@ pub struct Metrics {
     /// The audit writer's counters, copied in every few seconds.
     pub audit: Family<AuditLabels, Gauge>,
     pub stripe_requests: Family<StripeLabels, Counter>,
+    /// Storage samples written (`taken`) and not (`failed`: the ledger refused), per organization sampled.
+    pub storage_samples: Family<ResultLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,7 +118,7 @@ impl Metrics {
         let organization_usage = Family::<UsageLabels, Gauge>::default();
         registry.register(
             "organization_usage",
-            "Per organization: users, teams and namespaces in use; metered usage this billing period (bandwidth bytes, api_calls, stream_time milliseconds)",
+            "Per organization: users, teams and namespaces in use; metered usage this billing period (bandwidth bytes, storage GiB-months as bytes held all period, api_calls, stream_time milliseconds)",
             organization_usage.clone(),
         );
         let organization_limit = Family::<UsageLabels, Gauge>::default();
@@ -140,9 +147,16 @@ impl Metrics {
             "Stripe API requests by operation and result (success, refused, error)",
             stripe_requests.clone(),
         );
+        let storage_samples = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "storage_samples",
+            "Storage samples of organizations' provisioned storage by result (taken, failed)",
+            storage_samples.clone(),
+        );
         Self {
             registry,
             stripe_requests,
+            storage_samples,
             webhook_decisions,
             webhook_duration,
             reconciles,

@@ -10,8 +10,10 @@ mod lifecycle;
 mod organization;
 mod own_writes;
 mod plan;
+mod storage_sampler;
 mod subscription;
 mod team;
+mod volume_claims;
 
 pub use context::Context;
 
@@ -144,6 +146,8 @@ pub async fn run(
     let access_bindings = managed_cache::<ClusterRoleBinding>(&client, &managed, &org_tx, &team_tx, true);
     let (cluster_role_bindings, crb_writer) = reflector::store::<ClusterRoleBinding>();
     spawn_cache(Api::all(client.clone()), all.clone(), crb_writer, |_: &ClusterRoleBinding, _, _: &Store<_>| {});
+    // Read by the storage sampler alone, which waits for it to fill.
+    let volume_claims = volume_claims::spawn(&client);
 
     let ready = tokio::join!(
         organizations.wait_until_ready(),
@@ -261,13 +265,21 @@ pub async fn run(
         .for_each(|result| async move { log_result("Subscription", result) })
         .then(|_| async { tracing::info!("Subscription controller stopped") });
 
+    let sampler = storage_sampler::run(ctx.clone(), volume_claims, org_tx.clone(), on_shutdown(&shutdown_tx));
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight reconciles");
         let _ = shutdown_tx.send(());
     };
     let controllers = async {
-        tokio::join!(organization_controller, team_controller, plan_controller, subscription_controller, signal);
+        tokio::join!(
+            organization_controller,
+            team_controller,
+            plan_controller,
+            subscription_controller,
+            sampler,
+            signal
+        );
     };
     tokio::select! {
         _ = controllers => Ok(()),

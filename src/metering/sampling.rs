@@ -17,7 +17,8 @@
 //! - **Windows**: a new sample changes only the windows from the one holding the previous sample up to the
 //!   new one (before that, nothing new is known), so a round recomputes exactly those from the stored samples
 //!   ([`super::storage::hourly_byte_seconds`]) and replaces them whole. The window holding the new sample is
-//!   written up to the sample and completed by the next round.
+//!   written up to the sample and completed by the next round. After a sample of 0 the windows are 0 and need
+//!   no rows, so storage that comes back days later writes only its current window.
 //! - A round whose time is not after the last sample (another replica's clock was ahead) is skipped: a sample
 //!   never rewrites what is already stored.
 
@@ -101,7 +102,13 @@ pub fn plan_round(history: &[StorageSample], bytes: i64, now: Timestamp) -> Opti
         return None;
     }
     let sample = StorageSample { at: now, bytes: bytes.max(0) };
-    let from = history_from(history.iter().max_by_key(|s| s.at), now);
+    let newest = history.iter().max_by_key(|s| s.at);
+    // After a sample of 0 every window is 0 (and has no row): only the current one is written, not one per
+    // hour since an organization's storage last ended.
+    let from = match newest {
+        Some(last) if last.bytes == 0 => window_start(now),
+        last => history_from(last, now),
+    };
     // The new sample starts at `now`, so the windows up to it depend only on the samples before it.
     let windows = hourly_byte_seconds(history, from, now)
         .into_iter()
@@ -198,6 +205,13 @@ mod tests {
         assert_eq!(first.windows, [(t("2026-03-10T12:00:00Z"), 0)], "nothing was provisioned before it");
         assert_eq!(history_from(None, t("2026-03-10T12:05:00Z")), t("2026-03-10T12:00:00Z"));
         assert_eq!(history_from(Some(&history[0]), t("2026-03-10T14:05:00Z")), t("2026-03-10T12:00:00Z"));
+    }
+
+    #[test]
+    fn storage_that_comes_back_after_a_zero_sample_writes_no_hours_of_zeros() {
+        let history = [s("2026-03-01T08:00:00Z", 3), s("2026-03-01T08:30:00Z", 0)];
+        let round = plan_round(&history, GIB, t("2026-03-10T12:05:00Z")).unwrap();
+        assert_eq!(round.windows, [(t("2026-03-10T12:00:00Z"), 0)]);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub meter_push_failures: Counter,
     /// Billing periods compared with Stripe's meter totals, by result (matched, mismatched).
     pub meter_reconciliations: Family<ResultLabels, Counter>,
+    /// Storage samples written (`taken`) and not (`failed`: the ledger refused), per organization sampled.
+    pub storage_samples: Family<ResultLabels, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -129,7 +131,7 @@ impl Metrics {
         let organization_usage = Family::<UsageLabels, Gauge>::default();
         registry.register(
             "organization_usage",
-            "Per organization: users, teams and namespaces in use; metered usage this billing period (bandwidth bytes, api_calls, stream_time milliseconds)",
+            "Per organization: users, teams and namespaces in use; metered usage this billing period (bandwidth bytes, storage GiB-months as bytes held all period, api_calls, stream_time milliseconds)",
             organization_usage.clone(),
         );
         let organization_limit = Family::<UsageLabels, Gauge>::default();
@@ -176,12 +178,19 @@ impl Metrics {
             "Billing periods compared with Stripe's meter totals, by result (matched, mismatched)",
             meter_reconciliations.clone(),
         );
+        let storage_samples = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "storage_samples",
+            "Storage samples of organizations' provisioned storage by result (taken, failed)",
+            storage_samples.clone(),
+        );
         Self {
             registry,
             stripe_requests,
             meter_pushes,
             meter_push_failures,
             meter_reconciliations,
+            storage_samples,
             webhook_decisions,
             webhook_duration,
             reconciles,

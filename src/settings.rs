@@ -47,6 +47,32 @@ pub struct Settings {
     /// Cluster-internal names and IP addresses are refused whatever this says.
     #[arg(long = "allowed-external-name", env = "ATLANTIPLEX_ALLOWED_EXTERNAL_NAMES", value_delimiter = ',')]
     pub allowed_external_names: Vec<String>,
+    /// Minutes between two samples of each organization's provisioned storage (the PVCs' `requests.storage`),
+    /// which storage's GiB-months are computed from (at least 1).
+    #[arg(long, env = "ATLANTIPLEX_STORAGE_SAMPLE_MINUTES", default_value_t = 5, value_parser = sample_minutes)]
+    pub storage_sample_minutes: u64,
+    /// For tests: seconds between storage samples, instead of `--storage-sample-minutes`.
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub storage_sample_seconds: Option<u64>,
+}
+
+impl Settings {
+    /// How often storage is sampled.
+    pub fn storage_sample_interval(&self) -> std::time::Duration {
+        let seconds = self.storage_sample_seconds.unwrap_or(self.storage_sample_minutes.saturating_mul(60));
+        std::time::Duration::from_secs(seconds.max(1))
+    }
+}
+
+/// `--storage-sample-minutes`: whole minutes, at least one (a claim that lives less than the interval may be
+/// missed, so longer intervals bill less exactly; shorter than a minute only loads the database).
+fn sample_minutes(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(minutes) if minutes >= 1 => Ok(minutes),
+        _ => Err(format!(
+            "{text:?} is not a whole number of minutes of at least 1: storage is sampled every N minutes (default 5)"
+        )),
+    }
 }
 
 impl Default for Settings {
@@ -63,6 +89,24 @@ impl Default for Settings {
             default_plan: "free".into(),
             max_team_depth: 5,
             allowed_external_names: Vec::new(),
+            storage_sample_minutes: 5,
+            storage_sample_seconds: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_sampling_is_every_few_minutes_and_never_under_one() {
+        assert_eq!(Settings::default().storage_sample_interval(), std::time::Duration::from_secs(300));
+        assert_eq!(sample_minutes("15"), Ok(15));
+        let err = sample_minutes("0").unwrap_err();
+        assert!(err.contains("at least 1") && err.contains("default 5"), "{err}");
+        assert!(sample_minutes("0.5").is_err());
+        let fast = Settings { storage_sample_seconds: Some(2), ..Settings::default() };
+        assert_eq!(fast.storage_sample_interval(), std::time::Duration::from_secs(2));
     }
 }

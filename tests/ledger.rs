@@ -9,6 +9,8 @@ mod db;
 mod kill9;
 #[path = "ledger/outage.rs"]
 mod outage;
+#[path = "ledger/storage.rs"]
+mod storage;
 #[path = "ledger/stores.rs"]
 mod stores;
 #[path = "ledger/usage.rs"]
@@ -56,6 +58,8 @@ cases!(
     usage::concurrent_batches_count_each_event_once => usage_concurrent,
     usage::storage_windows_are_replaced => usage_storage,
     usage::pushes_are_recorded_once => meter_pushes,
+    storage::samples_make_the_storage_windows => storage_samples,
+    storage::old_samples_are_pruned_but_the_one_in_force_stays => storage_prune,
     stores::api_keys_store_only_hashes => api_keys,
     stores::settings_round_trip => settings,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,
@@ -85,6 +89,7 @@ async fn migrations_are_idempotent(db: TestDb) {
         "usage_events",
         "usage_hourly",
         "meter_pushes",
+        "storage_samples",
         "api_keys",
     ] {
         let n: i64 =

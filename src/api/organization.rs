@@ -185,7 +185,8 @@ pub struct Usage {
     /// Egress this billing period against the plan's included amount, e.g. "12.4Gi/50Gi".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<String>,
-    /// Provisioned storage against the plan's limit (when sampled).
+    /// Storage this billing period in GiB-months (sampled PersistentVolumeClaim requests, time-weighted)
+    /// against those the plan includes, e.g. "2.5Gi/5Gi": 2.5 of the 5 GiB-months of a 5Gi limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<String>,
     /// Tenant API calls this billing period, e.g. "12.3k/1M".

@@ -11,8 +11,10 @@ mod meter_pusher;
 mod organization;
 mod own_writes;
 mod plan;
+mod storage_sampler;
 mod subscription;
 mod team;
+mod volume_claims;
 
 pub use context::Context;
 
@@ -158,6 +160,8 @@ pub async fn run(
     let access_bindings = managed_cache::<ClusterRoleBinding>(&client, &managed, &org_tx, &team_tx, true);
     let (cluster_role_bindings, crb_writer) = reflector::store::<ClusterRoleBinding>();
     spawn_cache(Api::all(client.clone()), all.clone(), crb_writer, |_: &ClusterRoleBinding, _, _: &Store<_>| {});
+    // Read by the storage sampler alone, which waits for it to fill.
+    let volume_claims = volume_claims::spawn(&client);
 
     let ready = tokio::join!(
         organizations.wait_until_ready(),
@@ -286,6 +290,7 @@ pub async fn run(
             }
         }
     };
+    let sampler = storage_sampler::run(ctx.clone(), volume_claims, org_tx.clone(), on_shutdown(&shutdown_tx));
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight reconciles");
@@ -298,6 +303,7 @@ pub async fn run(
             plan_controller,
             subscription_controller,
             meter_pusher,
+            sampler,
             signal
         );
     };

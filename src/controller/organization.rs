@@ -226,9 +226,9 @@ fn previously_blocked(org: &Organization) -> bool {
         .is_some_and(|c| c.status == "False" && c.reason == "Reached" && c.message.contains("(blocked"))
 }
 
-/// The metered meters (bandwidth, API calls, stream time) this billing period against the plan's included
-/// amounts, from the ledger's period totals; None without a ledger or when it cannot be read (the previous
-/// status stays until the next reconcile). Storage joins when it is sampled.
+/// The four meters this billing period against the plan's included amounts, from the ledger's period totals
+/// (storage's from the sampler's windows); None without a ledger or when it cannot be read (the previous
+/// status stays until the next reconcile).
 async fn metered_usage(
     org: &Organization,
     plan: &crate::api::Plan,
@@ -252,9 +252,16 @@ async fn metered_usage(
             return None;
         }
     };
-    let limits: Vec<_> = [Meter::Bandwidth, Meter::ApiCalls, Meter::StreamTime]
+    let limits: Vec<_> = Meter::ALL
         .into_iter()
-        .map(|m| metering::limits::meter_limit(terms.meter(m), totals.get(&m).copied().unwrap_or(0)))
+        .map(|m| {
+            let used = totals.get(&m).copied().unwrap_or(0);
+            match m {
+                // Byte-seconds so far, shown as GiB-months against the included ones.
+                Meter::Storage => metering::storage::storage_limit(terms.meter(m), used, &period),
+                _ => metering::limits::meter_limit(terms.meter(m), used),
+            }
+        })
         .collect();
     let series: Vec<_> = limits.iter().map(|l| (l.meter.as_str(), l.used, l.limit)).collect();
     ctx.metrics.set_organization_meters(&org.name_any(), &series);

@@ -10,7 +10,7 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "ledger", include_str!("../../migrations/0001_ledger.sql")),
     (2, "metering", include_str!("../../migrations/0002_metering.sql")),
-    // 3 is storage samples (added with the storage sampler).
+    (3, "storage_samples", include_str!("../../migrations/0003_storage_samples.sql")),
     (4, "billing_periods", include_str!("../../migrations/0004_billing_periods.sql")),
 ];
 

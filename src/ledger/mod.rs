@@ -6,8 +6,8 @@
 //!   with a message naming the fix, a corrupt or read-only file, an unreachable server or a newer schema.
 //! - [`AuditLog`] writes audit records off the caller's path: a bounded queue, a batching writer task, and a
 //!   local journal that takes whatever the database cannot (full queue, database down) until it can.
-//! - The `Ledger` methods in `stripe`, `subscriptions`, `invoices`, `usage`, `api_keys` and `settings` are
-//!   the stores the billing and metering work uses; [`http::router`] serves audit queries.
+//! - The `Ledger` methods in `stripe`, `subscriptions`, `invoices`, `usage`, `storage`, `api_keys` and
+//!   `settings` are the stores the billing and metering work uses; [`http::router`] serves audit queries.
 
 mod api_keys;
 mod audit;
@@ -22,6 +22,7 @@ mod migrations;
 mod retention;
 mod settings;
 mod spill;
+mod storage;
 mod stripe;
 mod subscriptions;
 mod time;

@@ -152,6 +152,36 @@ fn placeholders(rows: usize, per_row: usize) -> String {
     sql
 }
 
+/// [`Ledger::replace_usage_windows`] within the caller's transaction (storage samples commit with their windows).
+pub(super) async fn replace_windows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    organization: &str,
+    meter: Meter,
+    windows: &[(Timestamp, i64)],
+) -> Result<()> {
+    let now = to_micros(Timestamp::now());
+    for chunk in windows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO usage_hourly (organization, meter, window_start_us, quantity, events, updated_at_us) \
+             VALUES {} ON CONFLICT (organization, meter, window_start_us) DO UPDATE SET \
+             quantity = excluded.quantity, updated_at_us = excluded.updated_at_us",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(&sql);
+        for (start, quantity) in chunk {
+            query = query
+                .bind(organization)
+                .bind(meter.as_str())
+                .bind(to_micros(crate::metering::window_start(*start)))
+                .bind(*quantity)
+                .bind(0_i64)
+                .bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Ledger {
     /// Stores one organization's accepted events and adds the new ones to their hourly sums, in one
     /// transaction; per event (in the order given) whether it was new or a duplicate. Storage is sampled, not
@@ -232,27 +262,8 @@ impl Ledger {
         meter: Meter,
         windows: &[(Timestamp, i64)],
     ) -> Result<()> {
-        let now = to_micros(Timestamp::now());
         let mut tx = self.pool.begin().await?;
-        for chunk in windows.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO usage_hourly (organization, meter, window_start_us, quantity, events, updated_at_us) \
-                 VALUES {} ON CONFLICT (organization, meter, window_start_us) DO UPDATE SET \
-                 quantity = excluded.quantity, updated_at_us = excluded.updated_at_us",
-                placeholders(chunk.len(), 6)
-            );
-            let mut query = sqlx::query(&sql);
-            for (start, quantity) in chunk {
-                query = query
-                    .bind(organization)
-                    .bind(meter.as_str())
-                    .bind(to_micros(crate::metering::window_start(*start)))
-                    .bind(*quantity)
-                    .bind(0_i64)
-                    .bind(now);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        replace_windows(&mut tx, organization, meter, windows).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -5,8 +5,8 @@
 //! Status strings are short, for printer columns and dashboards, and never overstate usage (displayed values
 //! are rounded down): bandwidth and storage in binary units (`12.4Gi/50Gi`), API calls in SI units
 //! (`12.3k/1M`), stream time in hours, below one hour in minutes (`42m/10h`, `3.5h/10h`). A meter without a
-//! limit shows `12.4Gi/unlimited`. For storage, "used" is what is provisioned now (the limit caps that; the
-//! GiB-months are for billing).
+//! limit shows `12.4Gi/unlimited`. For storage, "used" is the period's GiB-months so far, shown as the bytes
+//! held for a whole period (`2.5Gi/5Gi`: 2.5 of the 5 GiB-months included; see `storage::storage_limit`).
 
 use super::meter::Meter;
 use super::terms::{MeterTerms, Overage};
@@ -26,13 +26,15 @@ pub enum LimitState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeterLimit {
     pub meter: Meter,
-    /// This period so far (storage: provisioned now), in the meter's base unit (storage: bytes).
+    /// This period so far, in the meter's base unit (storage: GiB-months as bytes held for the whole period).
     pub used: i64,
     /// `None`: unlimited.
     pub limit: Option<i64>,
     pub state: LimitState,
     /// Whether the meter's traffic is refused (Block at 100 %).
     pub blocked: bool,
+    /// What happens beyond the limit (storage under Block is capped by the quota, not blocked).
+    pub overage: Overage,
 }
 
 /// Where `used` stands against the terms' limit.
@@ -45,7 +47,7 @@ pub fn meter_limit(terms: &MeterTerms, used: i64) -> MeterLimit {
         Some(_) => LimitState::Ok,
     };
     let blocked = state == LimitState::Reached && terms.overage == Overage::Block;
-    MeterLimit { meter: terms.meter, used, limit: terms.included, state, blocked }
+    MeterLimit { meter: terms.meter, used, limit: terms.included, state, blocked, overage: terms.overage }
 }
 
 impl MeterLimit {

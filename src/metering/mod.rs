@@ -9,7 +9,8 @@
 //! - [`intake`]: whose usage an event is (its namespace's organization) and the per-event answer.
 //! - [`window`]: hourly windows and the roll-up of events into them.
 //! - [`period`]: billing periods (Stripe's, or the calendar month) and period totals.
-//! - [`storage`]: time-weighted GiB-months from storage samples.
+//! - [`storage`]: time-weighted GiB-months from storage samples, and storage against its limit.
+//! - [`sampling`]: what a storage sampling round records (who, how much, which windows).
 //! - [`terms`]: what a plan includes per meter and what happens beyond it.
 //! - [`overage`]: the cost of usage beyond what is included.
 //! - [`limits`]: Ok / Warning / Reached per meter, whether traffic is blocked, status strings.
@@ -27,6 +28,7 @@ pub mod overage;
 pub mod period;
 pub mod push;
 pub mod reconcile;
+pub mod sampling;
 pub mod status;
 pub mod storage;
 pub mod terms;

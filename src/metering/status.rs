@@ -7,6 +7,7 @@
 
 use super::limits::{LimitState, MeterLimit, closest_to_limit};
 use super::meter::Meter;
+use super::terms::Overage;
 use std::collections::BTreeMap;
 
 pub const CONDITION: &str = "UsageLimit";
@@ -48,10 +49,13 @@ pub fn usage_status(limits: &[MeterLimit]) -> UsageStatus {
                 .iter()
                 .filter(|l| l.state == LimitState::Reached)
                 .map(|l| {
-                    let what = if l.blocked {
-                        "blocked: the tenant's traffic goes to the limit-reached page until the next period or an upgrade"
-                    } else {
-                        "usage beyond it is billed at the plan's price"
+                    let what = match l.overage {
+                        _ if l.blocked => {
+                            "blocked: the tenant's traffic goes to the limit-reached page until the next period or an upgrade"
+                        }
+                        // Storage under Block: the quota refuses new claims beyond the plan; nothing is billed.
+                        Overage::Block => "capped by the quota: nothing beyond it is billed",
+                        Overage::Bill { .. } => "usage beyond it is billed at the plan's price",
                     };
                     format!("{} ({what})", l.summary())
                 })
@@ -71,7 +75,7 @@ pub fn blocked(limits: &[MeterLimit]) -> bool {
 mod tests {
     use super::*;
     use crate::metering::limits::meter_limit;
-    use crate::metering::terms::{MeterTerms, Overage};
+    use crate::metering::terms::MeterTerms;
 
     const GIB: i64 = 1 << 30;
 
@@ -108,5 +112,23 @@ mod tests {
         assert!(status.message.contains("bandwidth 50Gi/50Gi (100%) (blocked"), "{}", status.message);
         assert!(status.message.contains("billed at the plan's price"), "{}", status.message);
         assert!(blocked(&reached) && status.blocked);
+    }
+
+    #[test]
+    fn storage_past_its_limit_under_block_is_capped_by_the_quota_not_blocked() {
+        let period = crate::metering::Period::new(
+            "2026-03-01T00:00:00Z".parse().unwrap(),
+            "2026-04-01T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        let byte_seconds = 6 * GIB * period.seconds();
+        let storage = [crate::metering::storage::storage_limit(
+            &terms(Meter::Storage, Some(5 * GIB), Overage::Block),
+            byte_seconds,
+            &period,
+        )];
+        let status = usage_status(&storage);
+        assert_eq!((status.condition_status, status.reason, status.blocked), (false, "Reached", false));
+        assert!(status.message.contains("storage 6Gi/5Gi (120%) (capped by the quota"), "{}", status.message);
     }
 }

@@ -13,8 +13,10 @@
 //! (up, to a millionth: [`super::units`]). A claim created and deleted between two samples is not seen:
 //! sample at least as often as claims live (every 5 minutes by default).
 
+use super::limits::{MeterLimit, meter_limit};
 use super::meter::Meter;
 use super::period::Period;
+use super::terms::MeterTerms;
 use super::units::billing_micros;
 use super::window::{window_end, window_start};
 use jiff::Timestamp;
@@ -64,6 +66,16 @@ pub fn hourly_byte_seconds(samples: &[StorageSample], from: Timestamp, until: Ti
 /// GiB-months of `byte_seconds` in `period`, in micro-units, rounded up.
 pub fn gib_month_micros(byte_seconds: i128, period: &Period) -> i128 {
     billing_micros(Meter::Storage, byte_seconds, period.seconds())
+}
+
+/// Storage against its limit, for the status: the period's GiB-months so far (`byte_seconds`, from the storage
+/// windows the period holds) as the bytes that, held for the whole period, make them — rounded down, so never
+/// overstated — against the limit, whose N GiB include N GiB-months. So `2.5Gi/5Gi` reads "2.5 of the 5
+/// GiB-months included". Never `blocked`: the ResourceQuota caps what is provisioned, and refusing traffic
+/// would not free any storage.
+pub fn storage_limit(terms: &MeterTerms, byte_seconds: i64, period: &Period) -> MeterLimit {
+    let used = byte_seconds.max(0) / period.seconds().max(1);
+    MeterLimit { blocked: false, ..meter_limit(terms, used) }
 }
 
 #[cfg(test)]
@@ -127,6 +139,27 @@ mod tests {
         assert_eq!(windows[0].1, 3 * GIB * 1_800, "clipped to the range");
         assert_eq!(windows[1].1, 3 * GIB * 2_710 + 7 * GIB * 890);
         assert_eq!(windows.iter().map(|w| w.1).sum::<i128>(), byte_seconds(&samples, from, until));
+    }
+
+    #[test]
+    fn storage_shows_gib_months_so_far_against_the_included_ones_and_never_blocks() {
+        use crate::metering::limits::LimitState;
+        use crate::metering::terms::plan_terms;
+        use crate::metering::testing::shipped;
+        let free = plan_terms(&shipped("free")).unwrap();
+        let terms = free.meter(Meter::Storage);
+        let march = Period::new(t("2026-03-01T00:00:00Z"), t("2026-04-01T00:00:00Z")).unwrap();
+        let month = i128::from(march.seconds());
+        // 5 GiB for half of March: 2.5 of the free plan's 5 GiB-months.
+        let half = i64::try_from(5 * GIB * month / 2).unwrap();
+        let limit = storage_limit(terms, half, &march);
+        assert_eq!((limit.status(), limit.state), ("2.5Gi/5Gi".to_string(), LimitState::Ok));
+        // 10 GiB all month (a downgrade left more than the quota now allows): Reached, yet not blocked.
+        let over = i64::try_from(10 * GIB * month).unwrap();
+        let limit = storage_limit(terms, over, &march);
+        assert_eq!((limit.status(), limit.state, limit.blocked), ("10Gi/5Gi".to_string(), LimitState::Reached, false));
+        assert_eq!(storage_limit(terms, 0, &march).status(), "0/5Gi");
+        assert_eq!(storage_limit(terms, 1, &march).used, 0, "rounded down");
     }
 
     #[test]

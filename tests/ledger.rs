@@ -58,6 +58,7 @@ cases!(
     usage::concurrent_batches_count_each_event_once => usage_concurrent,
     usage::storage_windows_are_replaced => usage_storage,
     usage::pushes_are_recorded_once => meter_pushes,
+    usage::billing_periods_are_kept_until_reconciled => billing_periods,
     storage::samples_make_the_storage_windows => storage_samples,
     storage::old_samples_are_pruned_but_the_one_in_force_stays => storage_prune,
     stores::api_keys_store_only_hashes => api_keys,
@@ -90,6 +91,7 @@ async fn migrations_are_idempotent(db: TestDb) {
         "usage_hourly",
         "meter_pushes",
         "storage_samples",
+        "billing_periods",
         "api_keys",
     ] {
         let n: i64 =

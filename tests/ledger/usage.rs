@@ -198,3 +198,31 @@ pub async fn pushes_are_recorded_once(db: TestDb) {
     );
     assert_eq!(all.iter().map(|p| p.micros).sum::<i64>(), 2_000_000, "Stripe holds the period's 2 GiB");
 }
+
+pub async fn billing_periods_are_kept_until_reconciled(db: TestDb) {
+    use atlantiplex_operator::metering::reconcile::MeterReconciliation;
+    let ledger = db.ledger().await;
+    ledger.upsert_billing_period("acme", &march(), "cus_1", "starter").await.unwrap();
+    // Seen again with another plan: one row, updated.
+    ledger.upsert_billing_period("acme", &march(), "cus_1", "professional").await.unwrap();
+    let open = ledger.unreconciled_billing_periods().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!((open[0].plan.as_str(), open[0].end), ("professional", t("2026-04-01T00:00:00Z")));
+    // A new period starting before the old one was to end: the old one ended early, where the new starts.
+    let april = Period::new(t("2026-03-20T00:00:00Z"), t("2026-04-20T00:00:00Z")).unwrap();
+    ledger.upsert_billing_period("acme", &april, "cus_1", "professional").await.unwrap();
+    let open = ledger.unreconciled_billing_periods().await.unwrap();
+    assert_eq!(open.iter().map(|p| (p.start, p.end)).collect::<Vec<_>>(), [
+        (t("2026-03-01T00:00:00Z"), t("2026-03-20T00:00:00Z")),
+        (t("2026-03-20T00:00:00Z"), t("2026-04-20T00:00:00Z")),
+    ]);
+    assert!(ledger.latest_reconciliation("acme").await.unwrap().is_none());
+    let compared = [MeterReconciliation::new(Meter::Bandwidth, 2_500_000, 2_500_000, 2.5)];
+    ledger.record_reconciliation("acme", open[0].start, true, &compared, t("2026-03-22T00:00:00Z")).await.unwrap();
+    let latest = ledger.latest_reconciliation("acme").await.unwrap().expect("reconciled");
+    assert_eq!((latest.matched, latest.meters.as_slice()), (Some(true), compared.as_slice()));
+    assert_eq!(ledger.unreconciled_billing_periods().await.unwrap().len(), 1, "a compared period is final");
+    // A later upsert of the compared period changes nothing about its comparison.
+    ledger.upsert_billing_period("acme", &april, "cus_1", "professional").await.unwrap();
+    assert_eq!(ledger.latest_reconciliation("acme").await.unwrap().expect("kept").matched, Some(true));
+}

@@ -105,7 +105,8 @@ async fn every_request_the_operator_makes_is_accepted_by_stripe_mock_and_parses(
     api.find_meter("atp_bandwidth").await.expect("list meters");
     let meter = api.create_meter("atp_bandwidth", "Atlantiplex bandwidth (GiB)").await.expect("create meter");
     let plan: atlantiplex_operator::api::Plan =
-        serde_yaml::from_str(include_str!("../examples/plans.yaml").split("---").nth(1).expect("starter")).expect("plan");
+        serde_yaml::from_str(include_str!("../examples/plans.yaml").split("---").nth(1).expect("starter"))
+            .expect("plan");
     let metered = metered_prices("starter", &plan);
     assert!(!metered.is_empty(), "starter bills overage");
     for price in &metered {

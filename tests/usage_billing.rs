@@ -111,8 +111,10 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
     h.apply_ok(&format!(
         "apiVersion: atlantiplex.io/v1alpha1\nkind: Subscription\nmetadata: {{name: {ORG}}}\nspec: {{organization: {ORG}, plan: metered, billingEmail: billing@{ORG}.example, trial: false}}\n"
     ));
-    eventually("subscription active", || async { h.jsonpath(&["subscription", ORG], "{.status.stripeState}") == "active" })
-        .await;
+    eventually("subscription active", || async {
+        h.jsonpath(&["subscription", ORG], "{.status.stripeState}") == "active"
+    })
+    .await;
     let customer = h.jsonpath(&["subscription", ORG], "{.status.stripeCustomerId}");
     let stripe_sub = h.jsonpath(&["subscription", ORG], "{.status.stripeSubscriptionId}");
     // The flat price and one metered price per billed meter, each on its meter.
@@ -121,7 +123,10 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
     assert_eq!(usage_types, ["licensed", "metered", "metered"], "{items:?}");
     let event_names: Vec<String> = fake.world(|w| w.meters.values().map(|m| m["event_name"].to_string()).collect());
     assert_eq!(event_names.len(), 2, "{event_names:?}");
-    assert!(event_names.iter().any(|n| n.contains("atp_bandwidth")) && event_names.iter().any(|n| n.contains("atp_stream_time")));
+    assert!(
+        event_names.iter().any(|n| n.contains("atp_bandwidth"))
+            && event_names.iter().any(|n| n.contains("atp_stream_time"))
+    );
     let tiers = &items[1]["price"]["tiers"];
     assert_eq!(tiers[0]["up_to"], 1, "the allowance is a free first tier: {tiers}");
     assert_eq!(tiers[0]["unit_amount_decimal"], "0");
@@ -143,15 +148,21 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
         event("st-1", "stream_time", start + HOUR + 1_200, "5400"),
     ];
     assert_eq!(outcomes(&report(&h, &token, &batch).await), ["accepted"; 3]);
-    let (bw0, bw1, st1) =
-        (identifier("bandwidth", start), identifier("bandwidth", start + HOUR), identifier("stream_time", start + HOUR));
+    let (bw0, bw1, st1) = (
+        identifier("bandwidth", start),
+        identifier("bandwidth", start + HOUR),
+        identifier("stream_time", start + HOUR),
+    );
     for id in [&bw0, &bw1, &st1] {
         wait_for_event(&fake, &customer, id).await;
     }
     // The same batch again changes nothing; a late event for a window already pushed is one correction,
     // out of order (its window is older than the newest pushed).
     assert_eq!(outcomes(&report(&h, &token, &batch).await), ["duplicate"; 3]);
-    assert_eq!(outcomes(&report(&h, &token, &[event("bw-late", "bandwidth", start + 1_800, "536870912")]).await), ["accepted"]);
+    assert_eq!(
+        outcomes(&report(&h, &token, &[event("bw-late", "bandwidth", start + 1_800, "536870912")]).await),
+        ["accepted"]
+    );
     let correction = format!("{bw0}-c1");
     wait_for_event(&fake, &customer, &correction).await;
     let mut want = vec![
@@ -165,22 +176,32 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
 
     // SIGKILL after Stripe took a meter event and before the ledger marked it sent.
     fake.hang_next("/v1/billing/meter_events", std::time::Duration::from_secs(60));
-    assert_eq!(outcomes(&report(&h, &token, &[event("st-2", "stream_time", start + 2 * HOUR + 300, "1800")]).await), ["accepted"]);
+    assert_eq!(
+        outcomes(&report(&h, &token, &[event("st-2", "stream_time", start + 2 * HOUR + 300, "1800")]).await),
+        ["accepted"]
+    );
     let st2 = identifier("stream_time", start + 2 * HOUR);
     wait_for_event(&fake, &customer, &st2).await;
     operator.kill();
     let ledger = Ledger::connect(&h.plane.dir.join("ledger.db").display().to_string()).await.expect("ledger");
     let pending = ledger.pending_meter_pushes(10).await.expect("pending");
-    assert_eq!(pending.iter().map(|p| p.identifier.as_str()).collect::<Vec<_>>(), [st2.as_str()], "in doubt after the kill");
+    assert_eq!(
+        pending.iter().map(|p| p.identifier.as_str()).collect::<Vec<_>>(),
+        [st2.as_str()],
+        "in doubt after the kill"
+    );
     let _operator = start_operator(&h, &fake, "operator-usage-billing-restarted.log");
-    eventually("the pending push settled", || async { ledger.pending_meter_pushes(10).await.expect("pending").is_empty() })
-        .await;
+    eventually("the pending push settled", || async {
+        ledger.pending_meter_pushes(10).await.expect("pending").is_empty()
+    })
+    .await;
     assert!(fake.count("duplicate_meter_event") >= 1, "re-sent with the same identifier");
     let kept = stripe_events(&fake, &customer);
     assert_eq!(kept.iter().filter(|(i, _)| *i == st2).count(), 1, "Stripe kept it once: {kept:?}");
 
     // The period closes: its invoice bills the flat price and, per meter, what is beyond the free tier.
-    let period = Period::new(jiff::Timestamp::from_second(start).expect("start"), jiff::Timestamp::now()).expect("period");
+    let period =
+        Period::new(jiff::Timestamp::from_second(start).expect("start"), jiff::Timestamp::now()).expect("period");
     let totals = ledger.usage_totals(ORG, &period).await.expect("totals");
     assert_eq!(totals.get(&Meter::Bandwidth), Some(&(3_758_096_384)), "3.5 GiB");
     assert_eq!(totals.get(&Meter::StreamTime), Some(&(7_200_000)), "2 hours");
@@ -193,7 +214,8 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
     let billed: i64 = lines.iter().map(|l| l.cents).sum();
     assert_eq!(billed, expected.total_cents, "Stripe's usage lines equal the ledger's charge: {lines:?}");
     eventually("the invoice in the status", || async {
-        h.jsonpath(&["subscription", ORG], "{.status.latestInvoice.amountCents}") == (1000 + expected.total_cents).to_string()
+        h.jsonpath(&["subscription", ORG], "{.status.latestInvoice.amountCents}")
+            == (1000 + expected.total_cents).to_string()
     })
     .await;
 
@@ -203,7 +225,8 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
     assert!(message.contains("bandwidth 3.5 GiB") && message.contains("stream_time 2 hour"), "{message}");
 
     // Usage in Stripe that the ledger never sent (another system reporting on our meter): a difference.
-    let bandwidth_meter = fake.world(|w| w.meters.values().find(|m| m["event_name"] == "atp_bandwidth").map(|m| m["event_name"].clone()));
+    let bandwidth_meter =
+        fake.world(|w| w.meters.values().find(|m| m["event_name"] == "atp_bandwidth").map(|m| m["event_name"].clone()));
     fake.world(|w| {
         w.meter_events.push(json!({"object": "billing.meter_event", "created": w.now, "livemode": false,
             "event_name": bandwidth_meter, "identifier": "foreign-1", "timestamp": unix_now(),
@@ -214,7 +237,10 @@ async fn usage_reaches_stripe_once_per_window_and_the_invoice_bills_the_overage(
     fake.close_period(&stripe_sub).await;
     eventually("UsageReconciled False", || async { condition(&h, "UsageReconciled", "reason") == "Mismatch" }).await;
     let message = condition(&h, "UsageReconciled", "message");
-    assert!(message.contains("bandwidth: Stripe holds 0.25 GiB, the ledger 0 GiB (0.25 GiB more in Stripe)"), "{message}");
+    assert!(
+        message.contains("bandwidth: Stripe holds 0.25 GiB, the ledger 0 GiB (0.25 GiB more in Stripe)"),
+        "{message}"
+    );
     assert!(h.event_messages(ORG, "Mismatch").contains("0.25 GiB more in Stripe"));
     ledger.close().await;
 }

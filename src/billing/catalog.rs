@@ -3,9 +3,9 @@
 
 use super::items::{MeteredPrice, metered_prices};
 use super::keys;
-use crate::metering::Meter;
 use super::stripe::{StripeApi, StripeCallError};
 use crate::api::Plan;
+use crate::metering::Meter;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

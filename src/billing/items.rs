@@ -63,9 +63,16 @@ pub struct CurrentItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemChange {
     /// The flat item moves to another price.
-    Replace { id: String, price: String },
-    Add { price: String },
-    Remove { id: String },
+    Replace {
+        id: String,
+        price: String,
+    },
+    Add {
+        price: String,
+    },
+    Remove {
+        id: String,
+    },
 }
 
 /// What moves `current` to the flat price and the metered prices `metered` (price ids). Empty: nothing to do.
@@ -112,7 +119,8 @@ overage:
     #[test]
     fn bill_meters_with_a_limit_get_a_graduated_price() {
         let prices = metered_prices("starter", &plan(STARTER));
-        let summary: Vec<(Meter, i64, i64)> = prices.iter().map(|p| (p.meter, p.free_units, p.cents_per_unit)).collect();
+        let summary: Vec<(Meter, i64, i64)> =
+            prices.iter().map(|p| (p.meter, p.free_units, p.cents_per_unit)).collect();
         // Stream hours Block; API calls unlimited: neither is metered in Stripe.
         assert_eq!(summary, vec![(Meter::Bandwidth, 500, 9), (Meter::Storage, 50, 10)]);
         assert_eq!(prices[0].lookup_key, "atlantiplex-starter-bandwidth-metered-500-9-usd");
@@ -123,8 +131,7 @@ overage:
     fn a_changed_price_or_allowance_is_a_new_lookup_key() {
         let base = metered_prices("starter", &plan(STARTER));
         let mut dearer = plan(STARTER);
-        dearer.spec.overage.bandwidth =
-            Some(BandwidthOverage { action: OverageAction::Bill, cents_per_gib: Some(10) });
+        dearer.spec.overage.bandwidth = Some(BandwidthOverage { action: OverageAction::Bill, cents_per_gib: Some(10) });
         assert_ne!(base[0].lookup_key, metered_prices("starter", &dearer)[0].lookup_key);
     }
 

@@ -80,11 +80,9 @@ impl StripeApi {
             tiers.push(tier(CreatePriceTiersUpTo::I64(price.free_units), 0));
         }
         tiers.push(tier(CreatePriceTiersUpTo::Inf, price.cents_per_unit));
-        let metadata: HashMap<String, String> = [
-            (super::keys::META_PLAN.to_string(), plan.to_string()),
-            (META_METER.to_string(), price.meter.to_string()),
-        ]
-        .into();
+        let metadata: HashMap<String, String> =
+            [(super::keys::META_PLAN.to_string(), plan.to_string()), (META_METER.to_string(), price.meter.to_string())]
+                .into();
         let unit = price.meter.billing_unit();
         let mut product = CreatePriceProductData::new(format!("Atlantiplex {plan}: {} beyond the plan", price.meter));
         product.metadata = Some(metadata.clone());

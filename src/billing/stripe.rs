@@ -253,7 +253,8 @@ impl StripeApi {
             item.price = Some(price.to_string());
             item
         };
-        let items: Vec<_> = std::iter::once(new.price).chain(new.metered.iter().map(String::as_str)).map(item).collect();
+        let items: Vec<_> =
+            std::iter::once(new.price).chain(new.metered.iter().map(String::as_str)).map(item).collect();
         let mut request = CreateSubscription::new()
             .customer(new.customer)
             .items(items)
@@ -267,10 +268,10 @@ impl StripeApi {
     }
 
     pub async fn change_price(&self, change: PriceChange<'_>) -> Result<RemoteSubscription, StripeCallError> {
+        use super::items::ItemChange;
         use stripe_billing::subscription::{
             UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P,
         };
-        use super::items::ItemChange;
         let items: Vec<UpdateSubscriptionItems> = change
             .changes
             .iter()

@@ -2,11 +2,11 @@
 //! found again after a crash), apply plan changes, and mirror Stripe into the status.
 
 use super::Billing;
+use super::items::item_changes;
 use super::keys::{
     self, META_GENERATION, META_KEPT_PLAN, META_KEPT_UNTIL, META_ORGANIZATION, META_ORGANIZATION_UID, META_PLAN,
     META_SUBSCRIPTION, META_SUBSCRIPTION_UID,
 };
-use super::items::item_changes;
 use super::plan_change::{PlanChangeFacts, kept_plan, plan_change};
 use super::stripe::{NewSubscription, PriceChange, RemoteInvoice, RemoteSubscription, StripeApi, StripeCallError};
 use crate::api::{BillingInterval, InvoiceSummary, Organization, Plan, Subscription, SubscriptionStatus};

@@ -52,7 +52,13 @@ type PassResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// One pass: record the periods open now, push every unreconciled period's billed meters, reconcile those
 /// whose grace window has closed.
-pub async fn pass(ctx: &Context, api: &StripeApi, ledger: &Ledger, grace: SignedDuration, now: Timestamp) -> PassResult {
+pub async fn pass(
+    ctx: &Context,
+    api: &StripeApi,
+    ledger: &Ledger,
+    grace: SignedDuration,
+    now: Timestamp,
+) -> PassResult {
     for sub in ctx.subscriptions.state().iter().filter_map(|g| g.0.as_ref().ok()) {
         if let Some((period, customer, plan)) = open_period(sub) {
             ledger.upsert_billing_period(&sub.spec.organization, &period, &customer, &plan).await?;

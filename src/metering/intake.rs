@@ -39,7 +39,10 @@ impl StripePeriod {
         subscriptions
             .into_iter()
             .filter_map(|s| s.status.as_ref())
-            .map(|s| StripePeriod { start: parse(s.current_period_start.as_ref()), end: parse(s.current_period_end.as_ref()) })
+            .map(|s| StripePeriod {
+                start: parse(s.current_period_start.as_ref()),
+                end: parse(s.current_period_end.as_ref()),
+            })
             .filter(|p| p.end.is_some())
             .max_by_key(|p| p.end)
             .unwrap_or_default()
@@ -242,7 +245,10 @@ mod tests {
             ("acme--web".to_string(), Owner { organization: "acme".into(), stripe_period: StripePeriod::default() }),
             (
                 "org-beta".to_string(),
-                Owner { organization: "beta".into(), stripe_period: StripePeriod { start: None, end: Some(at("2026-03-25T00:00:00Z")) } },
+                Owner {
+                    organization: "beta".into(),
+                    stripe_period: StripePeriod { start: None, end: Some(at("2026-03-25T00:00:00Z")) },
+                },
             ),
         ])
     }

@@ -212,10 +212,13 @@ pub async fn billing_periods_are_kept_until_reconciled(db: TestDb) {
     let april = Period::new(t("2026-03-20T00:00:00Z"), t("2026-04-20T00:00:00Z")).unwrap();
     ledger.upsert_billing_period("acme", &april, "cus_1", "professional").await.unwrap();
     let open = ledger.unreconciled_billing_periods().await.unwrap();
-    assert_eq!(open.iter().map(|p| (p.start, p.end)).collect::<Vec<_>>(), [
-        (t("2026-03-01T00:00:00Z"), t("2026-03-20T00:00:00Z")),
-        (t("2026-03-20T00:00:00Z"), t("2026-04-20T00:00:00Z")),
-    ]);
+    assert_eq!(
+        open.iter().map(|p| (p.start, p.end)).collect::<Vec<_>>(),
+        [
+            (t("2026-03-01T00:00:00Z"), t("2026-03-20T00:00:00Z")),
+            (t("2026-03-20T00:00:00Z"), t("2026-04-20T00:00:00Z")),
+        ]
+    );
     assert!(ledger.latest_reconciliation("acme").await.unwrap().is_none());
     let compared = [MeterReconciliation::new(Meter::Bandwidth, 2_500_000, 2_500_000, 2.5)];
     ledger.record_reconciliation("acme", open[0].start, true, &compared, t("2026-03-22T00:00:00Z")).await.unwrap();

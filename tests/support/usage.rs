@@ -67,4 +67,3 @@ pub fn json_body(reply: &str) -> Value {
     let (start, end) = (body.find('{').unwrap_or(0), body.rfind('}').map_or(0, |i| i + 1));
     serde_json::from_str(&body[start..end]).unwrap_or_else(|e| panic!("not JSON ({e}): {reply}"))
 }
-

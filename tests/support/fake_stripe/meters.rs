@@ -82,7 +82,10 @@ pub fn summaries(w: &World, meter_id: &str, params: &BTreeMap<String, String>) -
         return Err((StatusCode::BAD_REQUEST, "start_time and end_time are required".into()));
     };
     if start % 60 != 0 || end % 60 != 0 || end <= start {
-        return Err((StatusCode::BAD_REQUEST, "start_time and end_time must be minute-aligned, start before end".into()));
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "start_time and end_time must be minute-aligned, start before end".into(),
+        ));
     }
     let customer = params.get("customer").cloned().unwrap_or_default();
     let value = total(w, meter["event_name"].as_str().unwrap_or_default(), &customer, start, end);
@@ -91,7 +94,9 @@ pub fn summaries(w: &World, meter_id: &str, params: &BTreeMap<String, String>) -
         "meter": meter_id, "start_time": start, "end_time": end, "aggregated_value": value,
     });
     let data = vec![through::<stripe_billing::BillingMeterEventSummary>(&summary)];
-    Ok(json!({"object": "list", "data": data, "has_more": false, "url": format!("/v1/billing/meters/{meter_id}/event_summaries")}))
+    Ok(
+        json!({"object": "list", "data": data, "has_more": false, "url": format!("/v1/billing/meters/{meter_id}/event_summaries")}),
+    )
 }
 
 /// Cents a graduated metered price charges for `quantity` units: each tier's units at its unit price,

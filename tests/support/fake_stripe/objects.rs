@@ -300,7 +300,10 @@ pub fn update_subscription(
     for (item_id, price_id, deleted) in item_params(f) {
         let existing = item_id.as_ref().map(|i| items.iter().find(|x| x["id"].as_str() == Some(i.as_str())));
         if let Some(None) = existing {
-            return Err((StatusCode::BAD_REQUEST, format!("{} is not an item of this subscription", item_id.unwrap_or_default())));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("{} is not an item of this subscription", item_id.unwrap_or_default()),
+            ));
         }
         if deleted {
             removed.extend(item_id);
@@ -318,10 +321,15 @@ pub fn update_subscription(
                     .or_default() += 1;
                 changed_price = Some(price);
             }
-            Some(_) => return Err((StatusCode::BAD_REQUEST, "the fake changes metered items by delete and add".into())),
+            Some(_) => {
+                return Err((StatusCode::BAD_REQUEST, "the fake changes metered items by delete and add".into()));
+            }
             None => {
                 if items.iter().any(|x| x["price"]["id"] == price["id"]) {
-                    return Err((StatusCode::BAD_REQUEST, "Cannot add multiple subscription items with the same plan".into()));
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "Cannot add multiple subscription items with the same plan".into(),
+                    ));
                 }
                 w.count("add_item");
                 added.push(price);
@@ -420,7 +428,8 @@ pub fn advance(w: &mut World, secs: i64) -> Vec<Value> {
 
 /// The lines just computed belong to the subscription's newest invoice.
 fn label_usage_lines(w: &mut World, sub_id: &str) {
-    let invoice = w.subscriptions.get(sub_id).and_then(|s| s["latest_invoice"].as_str()).unwrap_or_default().to_string();
+    let invoice =
+        w.subscriptions.get(sub_id).and_then(|s| s["latest_invoice"].as_str()).unwrap_or_default().to_string();
     for line in w.usage_lines.iter_mut().filter(|l| l.invoice.is_empty()) {
         line.invoice = invoice.clone();
     }

@@ -214,6 +214,10 @@ async fn provision(org: &Organization, ctx: &Context) -> Result<Action> {
         }
         _ => RESYNC,
     };
+    // Usage totals start again with the next billing period: a block lifts then, with no watch event.
+    let period_end = metering::intake::open_period(metering::intake::StripePeriod::of(subscriptions.iter()), now)
+        .map(|p| Duration::from_secs_f64(p.end.duration_since(now).as_secs_f64().max(0.0) + 1.0));
+    let recheck = period_end.map_or(recheck, |end| recheck.min(end));
     Ok(Action::requeue(recheck))
 }
 

@@ -249,3 +249,27 @@ async fn a_free_organization_over_its_bandwidth_is_routed_to_the_limit_reached_p
     eventually("the UsageLimit condition says Ok", || async { usage(condition) == "True Ok" }).await;
     assert_eq!(usage("{.status.usage.bandwidth}"), "51Gi/500Gi");
 }
+
+#[tokio::test]
+async fn usage_taken_in_by_another_replica_shows_in_the_leader_s_status() {
+    let h = cluster_with_operator();
+    h.apply_ok(&org_yaml("elsewhere", "elsewhere", ""));
+    h.wait_ready("organization", "elsewhere");
+    // What a follower's ingestion does: commit the events to the shared ledger. The leader hears nothing
+    // through its own channel; it finds the change in the ledger.
+    let ledger = Ledger::connect(&h.plane.dir.join("ledger.db").display().to_string()).await.expect("ledger");
+    let usage = atlantiplex_operator::metering::UsageEvent {
+        source: "follower/edge".into(),
+        id: "f-1".into(),
+        meter: Meter::Bandwidth,
+        subject: "org-elsewhere".into(),
+        time: jiff::Timestamp::now(),
+        quantity: 5 << 30,
+    };
+    ledger.insert_usage_events("elsewhere", &[usage]).await.expect("insert");
+    ledger.close().await;
+    eventually("status.usage shows 5Gi of 50Gi", || async {
+        h.jsonpath(&["organization", "elsewhere"], "{.status.usage.bandwidth}") == "5Gi/50Gi"
+    })
+    .await;
+}

@@ -14,6 +14,7 @@ mod plan;
 mod storage_sampler;
 mod subscription;
 mod team;
+mod usage_watch;
 mod volume_claims;
 
 pub use context::Context;
@@ -69,7 +70,7 @@ pub struct Options {
     pub leadership: Leadership,
     pub billing: Arc<crate::billing::Billing>,
     /// Organizations whose metered totals changed (usage ingestion on this replica): re-reconciled at once,
-    /// so their usage status and limits follow. Other replicas' ingestion shows at the next resync.
+    /// so their usage status and limits follow. Other replicas' ingestion is found in the ledger (`usage_watch`).
     pub usage_changed: Option<tokio::sync::mpsc::UnboundedReceiver<String>>,
     /// Where usage totals are read (None: no usage in the status).
     pub ledger: Option<crate::ledger::Ledger>,
@@ -291,6 +292,15 @@ pub async fn run(
         }
     };
     let sampler = storage_sampler::run(ctx.clone(), volume_claims, org_tx.clone(), on_shutdown(&shutdown_tx));
+    let usage_watch = {
+        let (ctx, org_tx, stopped) = (ctx.clone(), org_tx.clone(), on_shutdown(&shutdown_tx));
+        async move {
+            tokio::select! {
+                _ = usage_watch::run(ctx, org_tx) => {}
+                _ = stopped => {}
+            }
+        }
+    };
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: finishing in-flight reconciles");
@@ -304,6 +314,7 @@ pub async fn run(
             subscription_controller,
             meter_pusher,
             sampler,
+            usage_watch,
             signal
         );
     };

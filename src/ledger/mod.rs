@@ -27,6 +27,7 @@ mod stripe;
 mod subscriptions;
 mod time;
 mod usage;
+mod usage_changes;
 mod writer;
 
 pub use api_keys::{ApiKey, hash_api_key};

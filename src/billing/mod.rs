@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod items;
 pub mod keys;
+pub mod meter_push;
 pub mod meters_api;
 pub mod plan_change;
 pub mod settings;

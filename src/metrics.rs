@@ -1,5 +1,7 @@
 //! Prometheus metrics of the operator, served at /metrics.
 
+pub mod usage;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,6 +60,8 @@ pub struct Metrics {
     /// The audit writer's counters, copied in every few seconds.
     pub audit: Family<AuditLabels, Gauge>,
     pub stripe_requests: Family<StripeLabels, Counter>,
+    /// Meter gauges and usage ingestion (`metrics/usage.rs`).
+    pub usage: usage::UsageMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,7 +144,9 @@ impl Metrics {
             "Stripe API requests by operation and result (success, refused, error)",
             stripe_requests.clone(),
         );
+        let usage = usage::UsageMetrics::register(&mut registry);
         Self {
+            usage,
             registry,
             stripe_requests,
             webhook_decisions,
@@ -206,6 +212,7 @@ impl Metrics {
         for p in PHASES {
             self.organization_phase.remove(&PhaseLabels { organization: organization.into(), phase: p.into() });
         }
+        self.usage.remove_organization(organization);
     }
 
     pub fn encode(&self) -> String {

@@ -13,6 +13,8 @@ mod outage;
 mod stores;
 #[path = "ledger/usage.rs"]
 mod usage;
+#[path = "ledger/usage_read.rs"]
+mod usage_read;
 
 use atlantiplex_operator::ledger::{
     self, AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditResult, Backend, Durability, HealthState, Ledger,
@@ -56,6 +58,7 @@ cases!(
     usage::concurrent_batches_count_each_event_once => usage_concurrent,
     usage::storage_windows_are_replaced => usage_storage,
     usage::pushes_are_recorded_once => meter_pushes,
+    usage_read::every_meter_and_organization_is_read_back => usage_read_back,
     stores::api_keys_store_only_hashes => api_keys,
     stores::settings_round_trip => settings,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,

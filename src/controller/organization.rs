@@ -256,6 +256,7 @@ async fn metered_usage(
             return None;
         }
     };
+    ctx.metrics.usage.set_meters(&org.name_any(), &metering::gauges::meter_gauges(&terms, &totals, &period));
     let limits: Vec<_> = [Meter::Bandwidth, Meter::ApiCalls, Meter::StreamTime]
         .into_iter()
         .map(|m| metering::limits::meter_limit(terms.meter(m), totals.get(&m).copied().unwrap_or(0)))

@@ -25,6 +25,7 @@ mod stripe;
 mod subscriptions;
 mod time;
 mod usage;
+mod usage_read;
 mod writer;
 
 pub use api_keys::{ApiKey, hash_api_key};

@@ -15,16 +15,21 @@
 //! - [`limits`]: Ok / Warning / Reached per meter, whether traffic is blocked, status strings.
 //! - [`status`]: `Organization.status.usage`'s meter lines and the `UsageLimit` condition.
 //! - [`push`]: Stripe meter-event identifiers and the rule for late usage (corrections).
+//! - [`gauges`]: the per-organization meter gauges (used and included, in billing units).
+//! - [`report`], [`report_table`]: one organization's usage for people (the `usage` command).
 //!
 //! The formulas and rounding rules are written out in docs/metering.md.
 
 pub mod event;
+pub mod gauges;
 pub mod intake;
 pub mod limits;
 pub mod meter;
 pub mod overage;
 pub mod period;
 pub mod push;
+pub mod report;
+pub mod report_table;
 pub mod status;
 pub mod storage;
 pub mod terms;

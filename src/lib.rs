@@ -16,4 +16,5 @@ pub mod metering;
 pub mod metrics;
 pub mod settings;
 pub mod tenancy;
+pub mod usage_command;
 pub mod usage_endpoint;

@@ -1,5 +1,7 @@
 //! Prometheus metrics of the operator, served at /metrics.
 
+pub mod usage;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -67,6 +69,8 @@ pub struct Metrics {
     pub meter_reconciliations: Family<ResultLabels, Counter>,
     /// Storage samples written (`taken`) and not (`failed`: the ledger refused), per organization sampled.
     pub storage_samples: Family<ResultLabels, Counter>,
+    /// Meter gauges and usage ingestion (`metrics/usage.rs`).
+    pub usage: usage::UsageMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -184,7 +188,9 @@ impl Metrics {
             "Storage samples of organizations' provisioned storage by result (taken, failed)",
             storage_samples.clone(),
         );
+        let usage = usage::UsageMetrics::register(&mut registry);
         Self {
+            usage,
             registry,
             stripe_requests,
             meter_pushes,
@@ -254,6 +260,7 @@ impl Metrics {
         for p in PHASES {
             self.organization_phase.remove(&PhaseLabels { organization: organization.into(), phase: p.into() });
         }
+        self.usage.remove_organization(organization);
     }
 
     pub fn encode(&self) -> String {

@@ -79,6 +79,8 @@ pub struct UsageEndpoint {
     pub grace: jiff::SignedDuration,
     /// Told the organizations whose totals changed (their status is re-computed).
     pub changed: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+    /// Requests, their answer time and their events' outcomes.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Serves `POST /v1/usage` over TLS on `settings.usage_bind` with `resolver`'s certificate.
@@ -157,46 +159,63 @@ fn auth_problem(outcome: &AuthOutcome, namespace: Option<&str>) -> Option<Respon
 }
 
 async fn ingest(State(endpoint): State<Arc<UsageEndpoint>>, request: Request) -> Response {
+    let started = std::time::Instant::now();
+    let (response, outcomes) = match answer(&endpoint, request).await {
+        Ok(report) => {
+            let outcomes: Vec<(&'static str, &'static str)> =
+                report.results.iter().map(|r| (r.outcome.as_str(), r.rule.unwrap_or_default())).collect();
+            ((StatusCode::ACCEPTED, axum::Json(report)).into_response(), outcomes)
+        }
+        Err(refusal) => (refusal, Vec::new()),
+    };
+    if let Some(metrics) = &endpoint.metrics {
+        metrics.usage.observe_request(response.status().as_u16(), started.elapsed().as_secs_f64(), &outcomes);
+    }
+    response
+}
+
+/// The 202 report, or the refusal of the request as a whole (nothing recorded).
+async fn answer(endpoint: &UsageEndpoint, request: Request) -> Result<intake::Report, Response> {
     let Some(context) = endpoint.context.get().cloned() else {
-        return problem(
+        return Err(problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "The operator is starting",
             "body",
             "the operator's caches are still filling; nothing was recorded: retry in a few seconds".into(),
-        );
+        ));
     };
     let (parts, body) = request.into_parts();
     let authenticated = endpoint.authorizer.authenticate(&parts.headers).await;
     if let Some(refusal) = auth_problem(&authenticated, None) {
-        return refusal;
+        return Err(refusal);
     }
     let max = endpoint.max_body_bytes;
     let declared =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if let Some(size) = declared.filter(|size| *size > max) {
-        return batch_problem(&BatchError::BodyTooLarge { size, max });
+        return Err(batch_problem(&BatchError::BodyTooLarge { size, max }));
     }
     let bytes = match axum::body::to_bytes(Body::new(body), max.saturating_add(1)).await {
         Ok(bytes) => bytes,
-        Err(_) => return batch_problem(&BatchError::BodyTooLarge { size: max.saturating_add(1), max }),
+        Err(_) => return Err(batch_problem(&BatchError::BodyTooLarge { size: max.saturating_add(1), max })),
     };
     let events = match parse_body(&bytes, max) {
         Ok(events) => events,
-        Err(err) => return batch_problem(&err),
+        Err(err) => return Err(batch_problem(&err)),
     };
     let owners = owners(&context, &intake::named_namespaces(&events));
     let now = jiff::Timestamp::now();
     let judged = match intake::judge(&events, &owners, now, endpoint.grace) {
         Ok(judged) => judged,
         Err(err) => {
-            return problem(
+            return Err(problem(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "period",
                 "Cannot tell the billing period",
                 "time",
                 format!("{err}; nothing was recorded"),
-            );
+            ));
         }
     };
     for namespace in intake::namespaces_to_authorize(&judged) {
@@ -210,7 +229,7 @@ async fn ingest(State(endpoint): State<Arc<UsageEndpoint>>, request: Request) ->
         let outcome = endpoint.authorizer.check_permission(&parts.headers, &permission, &target).await;
         if let Some(refusal) = auth_problem(&outcome, Some(namespace)) {
             tracing::info!(%namespace, outcome = ?outcome, "usage report refused");
-            return refusal;
+            return Err(refusal);
         }
     }
     let mut new = BTreeMap::new();
@@ -229,7 +248,7 @@ async fn ingest(State(endpoint): State<Arc<UsageEndpoint>>, request: Request) ->
             }
             Err(err) => {
                 tracing::warn!(%organization, error = %err, "cannot record usage events");
-                return problem(
+                return Err(problem(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ledger-unavailable",
                     "Usage not recorded",
@@ -238,7 +257,7 @@ async fn ingest(State(endpoint): State<Arc<UsageEndpoint>>, request: Request) ->
                         "the ledger did not commit organization {organization}'s events ({err}): retry the same \
                          request; events already committed come back as duplicate"
                     ),
-                );
+                ));
             }
         }
     }
@@ -249,7 +268,7 @@ async fn ingest(State(endpoint): State<Arc<UsageEndpoint>>, request: Request) ->
         rejected = report.rejected,
         "usage report"
     );
-    (StatusCode::ACCEPTED, axum::Json(report)).into_response()
+    Ok(report)
 }
 
 /// The named namespaces that belong to an organization, from the namespace cache (labels), with the

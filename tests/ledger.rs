@@ -15,6 +15,8 @@ mod storage;
 mod stores;
 #[path = "ledger/usage.rs"]
 mod usage;
+#[path = "ledger/usage_read.rs"]
+mod usage_read;
 
 use atlantiplex_operator::ledger::{
     self, AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditResult, Backend, Durability, HealthState, Ledger,
@@ -61,6 +63,7 @@ cases!(
     usage::billing_periods_are_kept_until_reconciled => billing_periods,
     storage::samples_make_the_storage_windows => storage_samples,
     storage::old_samples_are_pruned_but_the_one_in_force_stays => storage_prune,
+    usage_read::every_meter_and_organization_is_read_back => usage_read_back,
     stores::api_keys_store_only_hashes => api_keys,
     stores::settings_round_trip => settings,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,

@@ -1,4 +1,4 @@
-//! The operator binary: `run` the controllers, write the `crds`, or query the `audit` log.
+//! The operator binary: `run` the controllers, write the `crds`, query the `audit` log or read `usage`.
 
 use anyhow::Context as _;
 use atlantiplex_operator::admission::{self, policy::PolicyConfig, settings::AdmissionSettings};
@@ -31,6 +31,8 @@ enum Command {
     },
     /// Query the audit log in the ledger database, newest first.
     Audit(AuditArgs),
+    /// One organization's metered usage from the ledger, against its plan (docs/metering.md).
+    Usage(atlantiplex_operator::usage_command::UsageArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Crds { out } => write_crds(out),
         Command::Run(args) => run(*args).await,
         Command::Audit(args) => audit(args).await,
+        Command::Usage(args) => {
+            print!("{}", atlantiplex_operator::usage_command::usage(&args, jiff::Timestamp::now()).await?);
+            Ok(())
+        }
     }
 }
 
@@ -268,6 +274,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_body_bytes: args.usage.usage_max_body_bytes,
         grace: jiff::SignedDuration::from_hours(i64::from(args.usage.usage_grace_hours)),
         changed: Some(usage_tx),
+        metrics: Some(metrics.clone()),
     };
     atlantiplex_operator::usage_endpoint::start(&args.usage, resolver, usage).context("starting usage ingestion")?;
     let identity = replica_identity();

@@ -256,6 +256,7 @@ async fn metered_usage(
             return None;
         }
     };
+    ctx.metrics.usage.set_meters(&org.name_any(), &metering::gauges::meter_gauges(&terms, &totals, &period));
     let limits: Vec<_> = Meter::ALL
         .into_iter()
         .map(|m| {

@@ -28,6 +28,7 @@ mod subscriptions;
 mod time;
 mod usage;
 mod usage_changes;
+mod usage_read;
 mod writer;
 
 pub use api_keys::{ApiKey, hash_api_key};
@@ -76,6 +77,9 @@ pub struct Ledger {
     backend: Backend,
     target: Arc<str>,
     sqlite_path: Option<Arc<std::path::Path>>,
+    /// SQLite has one writer: usage batches queue here in arrival order instead of retrying on SQLITE_BUSY,
+    /// whose back-off is not first come, first served (a batch could wait past the busy timeout).
+    usage_writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -98,7 +102,13 @@ impl Ledger {
             connect::Target::Sqlite { path: Some(p), .. } => Some(Arc::from(p.as_path())),
             _ => None,
         };
-        Ok(Ledger { pool, backend: target.backend(), target: target.display().into(), sqlite_path })
+        Ok(Ledger {
+            pool,
+            backend: target.backend(),
+            target: target.display().into(),
+            sqlite_path,
+            usage_writer: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

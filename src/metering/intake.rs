@@ -167,6 +167,17 @@ pub enum Outcome {
     Rejected,
 }
 
+impl Outcome {
+    /// As in the answer and the metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
 /// One event's line in the 202 answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventResult {

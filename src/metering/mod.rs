@@ -17,10 +17,13 @@
 //! - [`status`]: `Organization.status.usage`'s meter lines and the `UsageLimit` condition.
 //! - [`push`]: Stripe meter-event identifiers and the rule for late usage (corrections).
 //! - [`reconcile`]: the ledger's period totals against Stripe's at period close.
+//! - [`gauges`]: the per-organization meter gauges (used and included, in billing units).
+//! - [`report`], [`report_table`]: one organization's usage for people (the `usage` command).
 //!
 //! The formulas and rounding rules are written out in docs/metering.md.
 
 pub mod event;
+pub mod gauges;
 pub mod intake;
 pub mod limits;
 pub mod meter;
@@ -28,6 +31,8 @@ pub mod overage;
 pub mod period;
 pub mod push;
 pub mod reconcile;
+pub mod report;
+pub mod report_table;
 pub mod sampling;
 pub mod status;
 pub mod storage;

@@ -15,7 +15,7 @@ pub fn parse_and_judge(n: usize) -> anyhow::Result<Value> {
     let body = serde_json::to_vec(&crate::usage_load::batch("inproc", "org-bench-0", n))?;
     let owners = BTreeMap::from([(
         "org-bench-0".to_string(),
-        Owner { organization: "bench-0".into(), stripe_period_end: None },
+        Owner { organization: "bench-0".into(), stripe_period: Default::default() },
     )]);
     let mut samples = Vec::new();
     for _ in 0..100 {

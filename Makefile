@@ -25,7 +25,7 @@ help:
 	@echo "make bench N=100  provisioning benchmark (default N=1000): operator vs a direct SSA client"
 	@echo "make bench-admission  webhook decision time in process and HTTPS round trips at 500 req/s"
 	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
-	@echo "make bench-usage  POST /v1/usage events/s and ack latency on SQLite and PostgreSQL, event → status lag"
+	@echo "make bench-usage  POST /v1/usage events/s and ack latency on SQLite and PostgreSQL, event → status lag, the hourly Stripe push"
 
 # build-tools.sh reports its progress on stderr (shown); stdout is only the bin directory.
 tools:

@@ -15,6 +15,8 @@ mod measure;
 mod usage_inproc;
 #[path = "../usage_load.rs"]
 mod usage_load;
+#[path = "../usage_push.rs"]
+mod usage_push;
 
 use anyhow::Context as _;
 use atlantiplex_operator::api::Organization;
@@ -49,8 +51,33 @@ struct Args {
     /// Event → status samples per backend.
     #[arg(long, default_value_t = 20)]
     lag_samples: usize,
+    /// Organizations of the hourly push (each with usage on all 4 meters).
+    #[arg(long, default_value_t = 1000)]
+    push_organizations: usize,
     #[arg(long, default_value = "bench-results/usage.json")]
     out: PathBuf,
+    /// Only the hourly push (no control plane), written to `--out`.
+    #[arg(long)]
+    push_only: bool,
+}
+
+async fn push_only(args: &Args) -> anyhow::Result<()> {
+    let scratch = std::env::temp_dir().join(format!("atlantiplex-push-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let sqlite = format!("sqlite://{}?mode=rwc", scratch.join("push.db").display());
+    let mut results = vec![usage_push::hourly_push("sqlite", &sqlite, args.push_organizations).await?];
+    let server = pgserver::PgServer::start().context("starting PostgreSQL")?;
+    results.push(
+        usage_push::hourly_push("postgres", &server.create_database("usage_push")?, args.push_organizations).await?,
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report =
+        json!({ "date": jiff::Timestamp::now().to_string(), "machine": machine::machine(), "hourly_push": results });
+    print_push(&report["hourly_push"]);
+    std::fs::write(&args.out, serde_json::to_vec_pretty(&report)?)?;
+    eprintln!("saved {}", args.out.display());
+    Ok(())
 }
 
 /// Organizations the load goes to (a batch is one organization's, as a reporter's is).
@@ -280,17 +307,12 @@ async fn status_lag(
     }))
 }
 
-/// TODO(usage-bench, hourly push): "a full hourly push for 1,000 organizations × 4 meters" (issue #15). The
-/// Stripe pusher is being written separately; when it lands, measure here one push round over 1,000
-/// organizations with an hour of usage on each of the 4 meters, against tests/support/fake_stripe or
-/// stripe-mock: wall time, Stripe calls, and ledger writes (`record_meter_pushes`, `mark_meter_push_sent`).
-fn hourly_push() -> Value {
-    json!({ "measured": false, "why": "the Stripe meter pusher is not in this tree yet (TODO(usage-bench, hourly push))" })
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.push_only {
+        return push_only(&args).await;
+    }
     anyhow::ensure!(args.operator.exists(), "{} not found: run `make bench-usage`", args.operator.display());
     let scratch = std::env::temp_dir().join(format!("atlantiplex-usage-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -364,6 +386,11 @@ async fn main() -> anyhow::Result<()> {
             ledger_only.push(r);
         }
     }
+    let mut hourly_push = Vec::new();
+    let push_sqlite = format!("sqlite://{}?mode=rwc", scratch.join("push.db").display());
+    hourly_push.push(usage_push::hourly_push("sqlite", &push_sqlite, args.push_organizations).await?);
+    let push_pg = server.create_database("usage_push")?;
+    hourly_push.push(usage_push::hourly_push("postgres", &push_pg, args.push_organizations).await?);
     drop(server);
     let _ = std::fs::remove_dir_all(&scratch);
 
@@ -376,7 +403,7 @@ async fn main() -> anyhow::Result<()> {
                      (after the ledger commit); client, operator, API server, etcd and PostgreSQL on the same machine",
         "results": results,
         "in_process": { "parse_and_judge": parse, "ledger_insert_only": ledger_only },
-        "hourly_push_1000_orgs_4_meters": hourly_push(),
+        "hourly_push": hourly_push,
     });
     print_table(&report);
     if let Some(dir) = args.out.parent() {
@@ -426,5 +453,20 @@ fn print_table(report: &Value) {
             num(&r["commit_ms_p99"])
         );
     }
-    println!("hourly push, 1,000 organizations × 4 meters: not measured yet (the Stripe pusher is not in this tree)");
+    print_push(&report["hourly_push"]);
+}
+
+fn print_push(results: &Value) {
+    for r in results.as_array().into_iter().flatten() {
+        println!(
+            "hourly push, {}: {} organizations × 4 meters: {} meter events in {:.2} s ({:.0}/s), idle round {:.2} s, {} failed",
+            r["backend"].as_str().unwrap_or("?"),
+            r["organizations"],
+            r["meter_events_sent"],
+            r["round_seconds"].as_f64().unwrap_or(0.0),
+            r["meter_events_per_second"].as_f64().unwrap_or(0.0),
+            r["idle_round_seconds"].as_f64().unwrap_or(0.0),
+            r["failed_periods"]
+        );
+    }
 }

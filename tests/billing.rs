@@ -75,7 +75,8 @@ async fn subscription_lifecycle_through_stripe() {
     assert_eq!(sub_field(&h, "acme", "{.status.conditions[?(@.type==\"Billing\")].reason}"), "Trialing");
     assert_eq!(
         (fake.count("create_customer"), fake.count("create_subscription"), fake.count("create_price")),
-        (1, 1, 1)
+        (1, 1, 5),
+        "the flat price and one metered price per meter professional bills beyond its allowance"
     );
     let stripe_sub = sub_field(&h, "acme", "{.status.stripeSubscriptionId}");
 

@@ -6,44 +6,12 @@ use atlantiplex_operator::billing::items::{ItemChange, metered_prices};
 use atlantiplex_operator::billing::meters_api::MeterEvent;
 use atlantiplex_operator::billing::stripe::{NewSubscription, PriceChange, Proration, StripeApi, StripeCallError};
 use atlantiplex_operator::metrics::Metrics;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-struct StripeMock(Child);
-
-impl Drop for StripeMock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn stripe_mock_binary() -> std::path::PathBuf {
-    let cache = std::env::var_os("ATLANTIPLEX_TOOLS_CACHE").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/atlantiplex-tools")
-    });
-    let bin = cache.join("bin/stripe-mock");
-    assert!(bin.exists(), "stripe-mock not found at {}: run `make tools`", bin.display());
-    bin
-}
-
-fn start_stripe_mock() -> (StripeMock, u16) {
-    let port = devcluster::free_port().expect("free port");
-    let https = devcluster::free_port().expect("free port");
-    // Both listeners on loopback: with -http-addr alone it still serves HTTPS on [::]:12112.
-    let child = Command::new(stripe_mock_binary())
-        .args(["-http-addr", &format!("127.0.0.1:{port}"), "-https-addr", &format!("127.0.0.1:{https}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("stripe-mock starts");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "stripe-mock did not listen within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (StripeMock(child), port)
+fn start_stripe_mock() -> (devcluster::StripeMock, u16) {
+    let mock = devcluster::StripeMock::start().expect("stripe-mock starts");
+    let port = mock.port;
+    (mock, port)
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@
 //! steady state between hours). stripe-mock answers in about a millisecond; real Stripe in ~100-300 ms, so
 //! against Stripe the round is bound by the 16 concurrent calls (see docs/benchmarks.md).
 
-use anyhow::Context as _;
 use atlantiplex_operator::api::Plan;
 use atlantiplex_operator::billing::meter_push::{Pushing, push_period};
 use atlantiplex_operator::billing::stripe::StripeApi;
@@ -16,43 +15,10 @@ use atlantiplex_operator::metrics::Metrics;
 use futures::StreamExt;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONCURRENT_PERIODS: usize = 16;
-
-struct StripeMock(Child);
-
-impl Drop for StripeMock {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_stripe_mock() -> anyhow::Result<(StripeMock, u16)> {
-    let bin = std::env::var_os("ATLANTIPLEX_TOOLS_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/atlantiplex-tools/bin")
-        })
-        .join("stripe-mock");
-    let (http, https) = (devcluster::free_port()?, devcluster::free_port()?);
-    let child = Command::new(&bin)
-        .args(["-http-addr", &format!("127.0.0.1:{http}"), "-https-addr", &format!("127.0.0.1:{https}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {} (make tools)", bin.display()))?;
-    let mock = StripeMock(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "stripe-mock did not listen within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((mock, http))
-}
 
 fn professional() -> anyhow::Result<Plan> {
     let plans = include_str!("../../../examples/plans.yaml");
@@ -67,10 +33,10 @@ fn professional() -> anyhow::Result<Plan> {
 
 /// One backend: `ledger_url` must be an empty database.
 pub async fn hourly_push(backend: &str, ledger_url: &str, organizations: usize) -> anyhow::Result<Value> {
-    let (_mock, port) = start_stripe_mock()?;
+    let mock = devcluster::StripeMock::start()?;
     let ledger = Ledger::connect(ledger_url).await?;
     let metrics = Arc::new(Metrics::new());
-    let api = StripeApi::new("sk_test_bench", Some(&format!("http://127.0.0.1:{port}/")), metrics.clone())?;
+    let api = StripeApi::new("sk_test_bench", Some(&mock.url()), metrics.clone())?;
     let billing = Billing::enabled(BillingSettings::default(), api.clone(), None, None);
     let plan = professional()?;
     let now = Timestamp::now();

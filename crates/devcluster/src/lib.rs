@@ -8,9 +8,11 @@ mod kubeconfig;
 pub mod pki;
 mod process;
 mod shared;
+mod stripe_mock;
 
 pub use process::{Lifetime, free_port, kill_pid, pid_alive};
 pub use shared::{shared, spawn_for_process_lifetime};
+pub use stripe_mock::StripeMock;
 
 use anyhow::{Context, Result, bail};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};

@@ -125,3 +125,8 @@ bench-ledger:
 bench-usage: tools
 	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
 	cargo run --release -p bench --bin usage-bench -- --out bench-results/usage.json
+
+# The tenant API's OpenAPI document from the handlers' types; a unit test fails on drift.
+.PHONY: openapi
+openapi:
+	cargo run -q --bin atlantiplex-operator -- openapi --out openapi/v1.json

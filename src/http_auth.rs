@@ -104,6 +104,8 @@ impl Permission {
 pub enum Outcome {
     Allowed {
         user: String,
+        /// The user's groups, as the TokenReview gave them.
+        groups: Vec<String>,
     },
     /// 401: no bearer token, or one the API server does not accept.
     Unauthenticated(String),
@@ -304,6 +306,16 @@ impl Authorizer {
         self.check_cached(headers, "authenticate:", "", None, "").await
     }
 
+    /// The token's user (name and groups) when the API server accepts it; otherwise the refusal.
+    pub async fn authenticate_user(&self, headers: &HeaderMap) -> Result<crate::admission::policy::Requester, Outcome> {
+        match self.authenticate(headers).await {
+            Outcome::Allowed { user, groups } => {
+                Ok(crate::admission::policy::Requester { username: user, groups, platform_admin: false })
+            }
+            other => Err(other),
+        }
+    }
+
     async fn check_cached(
         &self,
         headers: &HeaderMap,
@@ -370,6 +382,7 @@ impl Authorizer {
             }
         };
         let username = user.username.clone().unwrap_or_default();
+        let groups = user.groups.clone().unwrap_or_default();
         let forbidden = |rule: String, reason: String| Outcome::Forbidden {
             user: username.clone(),
             path: path.to_string(),
@@ -378,7 +391,7 @@ impl Authorizer {
             reason,
         };
         if authenticate_only {
-            return Outcome::Allowed { user: username };
+            return Outcome::Allowed { user: username, groups };
         }
         let Some(permission) = permission else {
             return forbidden(String::new(), "every authenticated user may read URLs under /api and /apis".into());
@@ -388,7 +401,7 @@ impl Authorizer {
             Ok(review) => {
                 let status = review.status.unwrap_or_default();
                 if status.allowed {
-                    Outcome::Allowed { user: username }
+                    Outcome::Allowed { user: username, groups }
                 } else {
                     forbidden(permission.rule(), status.reason.unwrap_or_default())
                 }
@@ -543,8 +556,8 @@ mod tests {
         let mut cache = Cache::new(Duration::from_secs(30), 10);
         let now = Instant::now();
         let key = cache_key("t", "/metrics", "get");
-        cache.put(key, Outcome::Allowed { user: "u".into() }, now);
-        assert_eq!(cache.get(&key, now + Duration::from_secs(29)), Some(Outcome::Allowed { user: "u".into() }));
+        cache.put(key, Outcome::Allowed { user: "u".into(), groups: vec![] }, now);
+        assert_eq!(cache.get(&key, now + Duration::from_secs(29)), Some(Outcome::Allowed { user: "u".into(), groups: vec![] }));
         assert_eq!(cache.get(&key, now + Duration::from_secs(30)), None);
         assert!(cache.is_empty(), "an expired entry is dropped when found");
         let other = cache_key("t", "/api/v1/audit", "get");
@@ -559,7 +572,7 @@ mod tests {
     fn a_full_cache_drops_expired_entries_then_the_oldest() {
         let mut cache = Cache::new(Duration::from_secs(30), 3);
         let start = Instant::now();
-        let allowed = Outcome::Allowed { user: "u".into() };
+        let allowed = Outcome::Allowed { user: "u".into(), groups: vec![] };
         for (i, token) in ["a", "b", "c"].iter().enumerate() {
             cache.put(cache_key(token, "/metrics", "get"), allowed.clone(), start + Duration::from_secs(i as u64));
         }
@@ -593,6 +606,6 @@ mod tests {
         );
         let (status, body) = Outcome::Unauthenticated("no Authorization header".into()).refusal().unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, "Unauthorized: no Authorization header\n"));
-        assert_eq!(Outcome::Allowed { user: "u".into() }.refusal(), None);
+        assert_eq!(Outcome::Allowed { user: "u".into(), groups: vec![] }.refusal(), None);
     }
 }

@@ -9,7 +9,7 @@ mod review;
 mod server;
 pub mod settings;
 
-pub use certs::{Renewal, renewal};
+pub use certs::{Renewal, ServingCert, from_dir as certificate_from_dir, renewal};
 pub use facts::PlatformAdmins;
 pub use review::Webhook;
 pub use server::{CertResolver, router, serve_tls};

@@ -33,6 +33,14 @@ enum Command {
     Audit(AuditArgs),
     /// One organization's metered usage from the ledger, against its plan (docs/metering.md).
     Usage(atlantiplex_operator::usage_command::UsageArgs),
+    /// Serve the tenant API (`/v1`, docs/tenant-api.md) until SIGTERM/SIGINT.
+    Api(Box<atlantiplex_operator::http::ApiArgs>),
+    /// Write the tenant API's OpenAPI 3.1 document (openapi/v1.json).
+    Openapi {
+        /// File to write; without it, print to stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -130,6 +138,17 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", atlantiplex_operator::usage_command::usage(&args, jiff::Timestamp::now()).await?);
             Ok(())
         }
+        Command::Api(args) => atlantiplex_operator::http::serve::run(*args, shutdown_signal()).await,
+        Command::Openapi { out } => {
+            let document = atlantiplex_operator::http::openapi::document();
+            match out {
+                Some(path) => std::fs::write(&path, document).with_context(|| format!("writing {}", path.display())),
+                None => {
+                    print!("{document}");
+                    Ok(())
+                }
+            }
+        }
     }
 }
 
@@ -140,6 +159,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         since: args.since.as_deref().map(|s| ledger::parse_time_bound(s, now)).transpose()?,
         until: args.until.as_deref().map(|s| ledger::parse_time_bound(s, now)).transpose()?,
         actor: args.actor,
+        before: None,
         limit: Some(args.limit),
     };
     let ledger = ledger::Ledger::connect(&args.database_url).await?;

@@ -1,4 +1,6 @@
-//! API keys: only a SHA-256 of the secret is stored, so a leaked database leaks no usable key.
+//! API keys: only the keyed hash of a key is stored (see `crate::keys`), with its scopes, expiry, last use
+//! and origin. Every change but the last-use time bumps `updated_at_us`, which the tenant API's replicas
+//! poll ([`Ledger::api_keys_changed_since`]) so that a revocation on one replica holds on all within a second.
 
 use super::Ledger;
 use super::error::{LedgerError, Result};
@@ -8,67 +10,119 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-/// Hex SHA-256 of an API key secret: what [`Ledger::insert_api_key`] stores and [`Ledger::find_api_key`] looks up.
-pub fn hash_api_key(secret: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: String,
     pub organization: String,
     pub name: String,
-    /// The first characters of the secret, shown to tell keys apart.
+    /// `atp_live_` and the first 4 random characters, to tell keys apart.
     pub prefix: String,
     pub hash: String,
+    /// Space-separated, sorted (`crate::keys::scopes_text`).
+    pub scopes: String,
+    /// `api` or `ApiKey/<name>`.
+    pub origin: String,
+    pub created_by: String,
     pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// A key to store (the hash, never the key).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey<'a> {
+    pub id: &'a str,
+    pub organization: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub hash: &'a str,
+    pub scopes: &'a str,
+    pub origin: &'a str,
+    pub created_by: &'a str,
+    pub expires_at: Option<Timestamp>,
+}
+
+fn optional(row: &AnyRow, name: &str) -> sqlx::Result<Option<Timestamp>> {
+    let us: Option<i64> = row.try_get(name)?;
+    us.map(from_micros).transpose().map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))
 }
 
 impl<'r> FromRow<'r, AnyRow> for ApiKey {
     fn from_row(row: &'r AnyRow) -> sqlx::Result<Self> {
-        let revoked: Option<i64> = row.try_get("revoked_at_us")?;
         Ok(ApiKey {
             id: row.try_get("id")?,
             organization: row.try_get("organization")?,
             name: row.try_get("name")?,
             prefix: row.try_get("prefix")?,
             hash: row.try_get("hash")?,
+            scopes: row.try_get("scopes")?,
+            origin: row.try_get("origin")?,
+            created_by: row.try_get("created_by")?,
             created_at: column(row, "created_at_us")?,
-            revoked_at: revoked
-                .map(from_micros)
-                .transpose()
-                .map_err(|e: LedgerError| sqlx::Error::Decode(Box::new(e)))?,
+            expires_at: optional(row, "expires_at_us")?,
+            revoked_at: optional(row, "revoked_at_us")?,
+            last_used_at: optional(row, "last_used_at_us")?,
+            updated_at: column(row, "updated_at_us")?,
         })
     }
 }
 
-const COLUMNS: &str = "id, organization, name, prefix, hash, created_at_us, revoked_at_us";
+const COLUMNS: &str = "id, organization, name, prefix, hash, scopes, origin, created_by, created_at_us, \
+                       expires_at_us, revoked_at_us, last_used_at_us, updated_at_us";
 
 impl Ledger {
-    /// Stores a key by its hash (see [`hash_api_key`]); never the secret itself.
-    pub async fn insert_api_key(
-        &self,
-        id: &str,
-        organization: &str,
-        name: &str,
-        prefix: &str,
-        hash: &str,
-    ) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL)"))
-            .bind(id)
-            .bind(organization)
-            .bind(name)
-            .bind(prefix)
-            .bind(hash)
-            .bind(to_micros(Timestamp::now()))
-            .execute(&self.pool)
-            .await?;
+    /// Stores a new key. A second key with the same id or hash is an error.
+    pub async fn insert_api_key(&self, key: &NewApiKey<'_>) -> Result<ApiKey> {
+        let now = to_micros(Timestamp::now());
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $9)"
+        ))
+        .bind(key.id)
+        .bind(key.organization)
+        .bind(key.name)
+        .bind(key.prefix)
+        .bind(key.hash)
+        .bind(key.scopes)
+        .bind(key.origin)
+        .bind(key.created_by)
+        .bind(now)
+        .bind(key.expires_at.map(to_micros))
+        .execute(&self.pool)
+        .await?;
+        self.api_key(key.organization, key.id)
+            .await?
+            .ok_or_else(|| LedgerError::invalid("api key", format!("{} vanished after its insert", key.id)))
+    }
+
+    /// Stores or updates the key declared by an `ApiKey` resource (its id is the resource's): the hash of the
+    /// key its Secret holds, its scopes and expiry. A revoked key stays revoked.
+    pub async fn upsert_declared_api_key(&self, key: &NewApiKey<'_>) -> Result<()> {
+        let now = to_micros(Timestamp::now());
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $9) \
+             ON CONFLICT (id) DO UPDATE SET prefix = excluded.prefix, hash = excluded.hash, \
+             scopes = excluded.scopes, expires_at_us = excluded.expires_at_us, updated_at_us = excluded.updated_at_us \
+             WHERE api_keys.hash <> excluded.hash OR api_keys.scopes <> excluded.scopes \
+             OR COALESCE(api_keys.expires_at_us, -1) <> COALESCE(excluded.expires_at_us, -1)"
+        ))
+        .bind(key.id)
+        .bind(key.organization)
+        .bind(key.name)
+        .bind(key.prefix)
+        .bind(key.hash)
+        .bind(key.scopes)
+        .bind(key.origin)
+        .bind(key.created_by)
+        .bind(now)
+        .bind(key.expires_at.map(to_micros))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// The key with this hash, revoked or not (the caller refuses revoked keys).
+    /// The key with this hash, revoked or not (the caller refuses revoked and expired keys).
     pub async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
         Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE hash = $1"))
             .bind(hash)
@@ -76,12 +130,22 @@ impl Ledger {
             .await?)
     }
 
+    pub async fn api_key(&self, organization: &str, id: &str) -> Result<Option<ApiKey>> {
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE organization = $1 AND id = $2"))
+            .bind(organization)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     /// Marks the key revoked; `false` when no such unrevoked key exists in the organization.
     pub async fn revoke_api_key(&self, organization: &str, id: &str) -> Result<bool> {
+        let now = to_micros(Timestamp::now());
         let n = sqlx::query(
-            "UPDATE api_keys SET revoked_at_us = $1 WHERE organization = $2 AND id = $3 AND revoked_at_us IS NULL",
+            "UPDATE api_keys SET revoked_at_us = $1, updated_at_us = $1 \
+             WHERE organization = $2 AND id = $3 AND revoked_at_us IS NULL",
         )
-        .bind(to_micros(Timestamp::now()))
+        .bind(now)
         .bind(organization)
         .bind(id)
         .execute(&self.pool)
@@ -90,6 +154,7 @@ impl Ledger {
         Ok(n == 1)
     }
 
+    /// The organization's keys, oldest first.
     pub async fn api_keys(&self, organization: &str) -> Result<Vec<ApiKey>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM api_keys WHERE organization = $1 ORDER BY created_at_us, id"
@@ -98,12 +163,28 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await?)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sha256_hex() {
-        assert_eq!(super::hash_api_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /// Keys changed at or after `since` (all keys for `None`): what a replica's key table refreshes from.
+    pub async fn api_keys_changed_since(&self, since: Option<Timestamp>) -> Result<Vec<ApiKey>> {
+        let since = since.map_or(i64::MIN, to_micros);
+        Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_keys WHERE updated_at_us >= $1"))
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Records when keys were last used (batched by the caller; a later time never goes back).
+    pub async fn touch_api_keys(&self, used: &[(String, Timestamp)]) -> Result<()> {
+        for (id, at) in used {
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at_us = $1 WHERE id = $2 \
+                 AND (last_used_at_us IS NULL OR last_used_at_us < $1)",
+            )
+            .bind(to_micros(*at))
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 }

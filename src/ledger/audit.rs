@@ -127,6 +127,9 @@ pub struct AuditQuery {
     /// Exclusive.
     pub until: Option<Timestamp>,
     pub actor: Option<String>,
+    /// Only records older than this one (its time and id): the cursor of the page after it.
+    #[serde(skip)]
+    pub before: Option<(Timestamp, String)>,
     /// At most this many records (default and maximum [`AuditQuery::MAX_LIMIT`]).
     pub limit: Option<u32>,
 }
@@ -208,6 +211,10 @@ impl Ledger {
         if q.actor.is_some() {
             sql.push_str(&format!(" AND actor = {}", next()));
         }
+        if q.before.is_some() {
+            let (at, same_at, id) = (next(), next(), next());
+            sql.push_str(&format!(" AND (at_us < {at} OR (at_us = {same_at} AND id < {id}))"));
+        }
         sql.push_str(&format!(" ORDER BY at_us DESC, id DESC LIMIT {}", next()));
         let mut query = sqlx::query_as::<_, AuditEntry>(&sql);
         if let Some(org) = &q.organization {
@@ -221,6 +228,9 @@ impl Ledger {
         }
         if let Some(actor) = &q.actor {
             query = query.bind(actor.as_str());
+        }
+        if let Some((at, id)) = &q.before {
+            query = query.bind(to_micros(*at)).bind(to_micros(*at)).bind(id.as_str());
         }
         let limit = q.limit.unwrap_or(AuditQuery::MAX_LIMIT).min(AuditQuery::MAX_LIMIT);
         query = query.bind(i64::from(limit));

@@ -49,6 +49,7 @@ fn to_query(params: Params) -> Result<AuditQuery, LedgerError> {
         since: params.since.as_deref().map(|s| parse_time_bound(s, now)).transpose()?,
         until: params.until.as_deref().map(|s| parse_time_bound(s, now)).transpose()?,
         actor: params.actor.filter(|a| !a.is_empty()),
+        before: None,
         limit: params.limit,
     })
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "metering", include_str!("../../migrations/0002_metering.sql")),
     (3, "storage_samples", include_str!("../../migrations/0003_storage_samples.sql")),
     (4, "billing_periods", include_str!("../../migrations/0004_billing_periods.sql")),
+    (5, "api_keys", include_str!("../../migrations/0005_api_keys.sql")),
 ];
 
 /// The newest schema version this binary knows.

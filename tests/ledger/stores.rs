@@ -1,7 +1,8 @@
 //! The stores the billing and metering work uses, on both backends.
 
 use super::TestDb;
-use atlantiplex_operator::ledger::{Invoice, SubscriptionChange, hash_api_key};
+use atlantiplex_operator::keys::{self, Hasher};
+use atlantiplex_operator::ledger::{Invoice, NewApiKey, SubscriptionChange};
 use jiff::{SignedDuration, Timestamp};
 
 pub async fn stripe_events_are_processed_once(db: TestDb) {
@@ -97,21 +98,55 @@ pub async fn invoices_are_upserted(db: TestDb) {
 
 pub async fn api_keys_store_only_hashes(db: TestDb) {
     let ledger = db.ledger().await;
-    let secret = "apx_live_3c1f1d0e9a7b";
-    let hash = hash_api_key(secret);
-    ledger.insert_api_key("key1", "acme", "ci", &secret[..8], &hash).await.unwrap();
-    let found = ledger.find_api_key(&hash).await.unwrap().unwrap();
-    assert_eq!((found.id.as_str(), found.organization.as_str(), found.prefix.as_str()), ("key1", "acme", "apx_live"));
-    assert!(found.revoked_at.is_none());
-    assert!(ledger.find_api_key(&hash_api_key("wrong")).await.unwrap().is_none());
+    let hasher = Hasher::new(&[9u8; 32]).unwrap();
+    let secret = keys::generate().unwrap();
+    let hash = hasher.hash(&secret);
+    let prefix = keys::display_prefix(&secret);
+    let new = |id: &'static str, hash: &'static str| NewApiKey {
+        id,
+        organization: "acme",
+        name: "ci",
+        prefix: "atp_live_abcd",
+        hash,
+        scopes: "read",
+        origin: "api",
+        created_by: "alice",
+        expires_at: None,
+    };
+    let hash: &'static str = Box::leak(hash.into_boxed_str());
+    let before = jiff::Timestamp::now();
+    let stored = ledger.insert_api_key(&NewApiKey { prefix: &prefix, ..new("key1", hash) }).await.unwrap();
+    assert_eq!((stored.id.as_str(), stored.organization.as_str(), stored.scopes.as_str()), ("key1", "acme", "read"));
+    let found = ledger.find_api_key(hash).await.unwrap().unwrap();
+    assert_eq!(found, stored);
+    assert!(found.revoked_at.is_none() && found.last_used_at.is_none());
+    assert!(ledger.find_api_key(&hasher.hash("wrong")).await.unwrap().is_none());
     // The secret itself is nowhere in the table.
     let stored: Vec<String> = sqlx::query_scalar("SELECT hash FROM api_keys").fetch_all(ledger.pool()).await.unwrap();
-    assert!(stored.iter().all(|h| !h.contains(secret)));
-    assert!(ledger.insert_api_key("key2", "acme", "dup", "x", &hash).await.is_err(), "hashes are unique");
+    assert!(stored.iter().all(|h| !h.contains(&secret[9..])));
+    assert!(ledger.insert_api_key(&new("key2", hash)).await.is_err(), "hashes are unique");
+    // Last use is recorded without counting as a change replicas must pick up.
+    let used = jiff::Timestamp::now();
+    ledger.touch_api_keys(&[("key1".to_string(), used)]).await.unwrap();
+    let touched = ledger.api_key("acme", "key1").await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at.map(|t| t.as_microsecond()), Some(used.as_microsecond()));
+    assert_eq!(touched.updated_at, found.updated_at);
     assert!(!ledger.revoke_api_key("globex", "key1").await.unwrap(), "another organization's key");
     assert!(ledger.revoke_api_key("acme", "key1").await.unwrap());
-    assert!(ledger.find_api_key(&hash).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(!ledger.revoke_api_key("acme", "key1").await.unwrap(), "revoked once");
+    assert!(ledger.find_api_key(hash).await.unwrap().unwrap().revoked_at.is_some());
+    let changed = ledger.api_keys_changed_since(Some(before)).await.unwrap();
+    assert_eq!(changed.len(), 1);
+    assert!(changed[0].revoked_at.is_some());
     assert_eq!(ledger.api_keys("acme").await.unwrap().len(), 1);
+    // A declared key: stored once, updated when its scopes change, unchanged rows not rewritten.
+    let declared = NewApiKey { origin: "ApiKey/ci", ..new("uid-1", "h-declared") };
+    ledger.upsert_declared_api_key(&declared).await.unwrap();
+    let first = ledger.api_key("acme", "uid-1").await.unwrap().unwrap();
+    ledger.upsert_declared_api_key(&declared).await.unwrap();
+    assert_eq!(ledger.api_key("acme", "uid-1").await.unwrap().unwrap(), first);
+    ledger.upsert_declared_api_key(&NewApiKey { scopes: "read usage:write", ..declared.clone() }).await.unwrap();
+    assert_eq!(ledger.api_key("acme", "uid-1").await.unwrap().unwrap().scopes, "read usage:write");
 }
 
 pub async fn settings_round_trip(db: TestDb) {

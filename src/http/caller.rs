@@ -1,0 +1,300 @@
+//! The gate in front of every organization's endpoints: who calls, for which organization, from where, and
+//! whether the plan and the rate limit let the call through. What passes is a [`Call`] the handlers read.
+
+use super::access::{self, Grant};
+use super::client_address::{allowed, client_address, parse_networks};
+use super::gcra::{Rate, Verdict};
+use super::key_table::unusable;
+use super::{App, Problem};
+use crate::admission::policy::{Requester, organization_role};
+use crate::api::{Organization, Plan, Role};
+use crate::http_auth::{Outcome, Permission};
+use crate::keys;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// An admitted call.
+pub struct Call {
+    pub organization: Organization,
+    pub org_name: String,
+    pub plan_name: String,
+    pub plan: Option<Plan>,
+    pub grant: Grant,
+    /// Who, for records: `apikey:<id>` or the Kubernetes user name.
+    pub actor: String,
+}
+
+impl Call {
+    pub fn authorize(&self, action: access::Action) -> Result<(), Problem> {
+        access::authorize(&self.grant, action)
+    }
+}
+
+/// Who presented what.
+enum Credential {
+    Key { id: String, organization: String, scopes: Vec<keys::Scope> },
+    Person { requester: Requester },
+}
+
+const ORGANIZATIONS: &str = "/v1/organizations/";
+
+fn unauthenticated(rule: &str, detail: impl std::fmt::Display) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, rule, "Not authenticated", "Authorization", detail)
+}
+
+fn unknown_organization(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "unknown-organization",
+        "No such organization",
+        "org",
+        format!(
+            "there is no organization {name:?} that this caller may see: check the name (kubectl get orgs shows it)"
+        ),
+    )
+}
+
+/// The gate (an axum middleware on the organization routes).
+pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let org_name = request
+        .uri()
+        .path()
+        .strip_prefix(ORGANIZATIONS)
+        .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let call = match admit_call(&app, &org_name, request.headers(), peer).await {
+        Ok(call) => call,
+        Err(problem) => return problem.into_response(),
+    };
+    let (call, verdict) = call;
+    let namespace = call.organization.status.as_ref().and_then(|s| s.namespace.clone()).unwrap_or_default();
+    let counted = call.org_name.clone();
+    request.extensions_mut().insert(Arc::new(call));
+    let mut response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "The request took too long",
+            "request",
+            format!("no answer within {:?}: retry; reads are safe to repeat", app.request_timeout),
+        )
+        .into_response(),
+    };
+    app.calls.count(&counted, &namespace);
+    if let Some(verdict) = verdict {
+        rate_headers(response.headers_mut(), &verdict);
+    }
+    response
+}
+
+fn rate_headers(headers: &mut HeaderMap, verdict: &Verdict) {
+    headers.insert("ratelimit-limit", HeaderValue::from(verdict.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(verdict.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(verdict.reset_seconds));
+}
+
+async fn admit_call(
+    app: &App,
+    org_name: &str,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+) -> Result<(Call, Option<Verdict>), Problem> {
+    let credential = credential(app, headers).await?;
+    if let Credential::Key { organization, id, .. } = &credential
+        && organization != org_name
+    {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "key-organization",
+            "The key belongs to another organization",
+            "org",
+            format!(
+                "API key {id} is organization {organization}'s and acts only for it: call /v1/organizations/{organization}/…"
+            ),
+        ));
+    }
+    let organization = app.caches.organization(org_name).ok_or_else(|| unknown_organization(org_name))?;
+    let choice = crate::tenancy::plan::effective_plan(
+        &organization,
+        app.caches.subscriptions_of(org_name).iter(),
+        &app.default_plan,
+    );
+    let plan_name = organization.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or(choice.plan);
+    let plan = app.caches.plan(&plan_name);
+    let (grant, actor) = match credential {
+        Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
+        Credential::Person { requester } => {
+            let grant = person_grant(app, &organization, plan.as_ref(), &requester, headers).await?;
+            (grant.ok_or_else(|| unknown_organization(org_name))?, requester.username)
+        }
+    };
+    access::api_access(org_name, &plan_name, plan.as_ref(), &app.caches.plans())?;
+    if let Some(peer) = peer {
+        check_allow_list(app, &organization, plan.as_ref(), peer, headers)?;
+    }
+    let verdict = match plan.as_ref().and_then(|p| p.spec.rate_limit.as_ref()) {
+        None => None,
+        Some(limit) => {
+            let rate = Rate::of(limit);
+            let verdict = app.limiter.take(org_name, rate).await.map_err(|err| {
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "rate-limit-unavailable",
+                    "Cannot check the rate limit",
+                    "request",
+                    format!("the rate-limit store did not answer ({err}): retry in a moment"),
+                )
+            })?;
+            if !verdict.allowed {
+                let mut problem = Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limit",
+                    "Too many requests",
+                    "request",
+                    format!(
+                        "organization {org_name} may make {} requests per minute ({} at once) on plan {plan_name}: \
+                         retry after {} s, or upgrade for a higher limit",
+                        rate.requests_per_minute, rate.burst, verdict.retry_after_seconds
+                    ),
+                );
+                problem.retry_after = Some(verdict.retry_after_seconds);
+                return Err(problem);
+            }
+            Some(verdict)
+        }
+    };
+    Ok((Call { organization, org_name: org_name.to_string(), plan_name, plan, grant, actor }, verdict))
+}
+
+/// The bearer credential: an API key (by its prefix) or a Kubernetes token.
+async fn credential(app: &App, headers: &HeaderMap) -> Result<Credential, Problem> {
+    let token = crate::http_auth::bearer_token(headers).map_err(|why| unauthenticated("unauthenticated", why))?;
+    if token.starts_with("atp_") {
+        let key = keys::parse(token).map_err(|err| {
+            let rule = if err == keys::KeyError::Checksum { "key-checksum" } else { "malformed-key" };
+            unauthenticated(rule, err)
+        })?;
+        let stored = app.keys.find(&app.hasher.hash(key)).await.map_err(|err| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger-unavailable",
+                "Cannot check the key",
+                "Authorization",
+                format!("the ledger did not answer ({err}): retry in a moment"),
+            )
+        })?;
+        let stored = stored.ok_or_else(|| {
+            unauthenticated("unknown-key", "no such API key (revoked keys are kept, so it was never issued here): check the key")
+        })?;
+        let now = jiff::Timestamp::now();
+        if let Some((rule, why)) = unusable(&stored, now) {
+            return Err(unauthenticated(rule, why));
+        }
+        app.keys.touch(&stored.id, now);
+        let scopes = keys::parse_scopes(&stored.scopes).unwrap_or_default();
+        return Ok(Credential::Key { id: stored.id.clone(), organization: stored.organization.clone(), scopes });
+    }
+    match app.authorizer.authenticate_user(headers).await {
+        Ok(requester) => Ok(Credential::Person { requester }),
+        Err(Outcome::Unavailable(why)) => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Cannot check the caller now",
+            "Authorization",
+            format!("{why}; retry in a moment"),
+        )),
+        Err(other) => {
+            let why = match other {
+                Outcome::Unauthenticated(why) => why,
+                _ => "token not accepted".to_string(),
+            };
+            Err(unauthenticated(
+                "unauthenticated",
+                format!("{why}: send an organization API key (atp_live_…) or a Kubernetes token"),
+            ))
+        }
+    }
+}
+
+/// A person's grant: their role by the role table (team roles count), else platform read access by RBAC.
+async fn person_grant(
+    app: &App,
+    organization: &Organization,
+    plan: Option<&Plan>,
+    requester: &Requester,
+    headers: &HeaderMap,
+) -> Result<Option<Grant>, Problem> {
+    let sso = crate::admission::policy::sso_enabled(plan);
+    if let Some(role) = organization_role(organization, requester, sso) {
+        return Ok(Some(Grant::Role(role)));
+    }
+    let name = organization.metadata.name.as_deref().unwrap_or_default();
+    let team_role = app
+        .caches
+        .teams_of(name)
+        .iter()
+        .flat_map(|t| t.spec.members.iter())
+        .filter(|m| requester.is(m.kind, &m.name, m.namespace.as_deref()))
+        .map(|m| m.role)
+        .max_by_key(|r: &Role| r.rank());
+    if let Some(role) = team_role {
+        return Ok(Some(Grant::Role(role)));
+    }
+    let permission = Permission::Resource {
+        group: "atlantiplex.io",
+        resource: "organizations",
+        verb: "list".into(),
+        namespace: None,
+    };
+    match app.authorizer.check_permission(headers, &permission, "organizations").await {
+        Outcome::Allowed { .. } => Ok(Some(Grant::PlatformReader)),
+        Outcome::Unavailable(why) => Err(Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Cannot check the caller now",
+            "Authorization",
+            format!("{why}; retry in a moment"),
+        )),
+        _ => Ok(None),
+    }
+}
+
+fn check_allow_list(
+    app: &App,
+    organization: &Organization,
+    plan: Option<&Plan>,
+    peer: std::net::IpAddr,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    // As for the tenant's NetworkPolicy: the list applies on plans with the feature.
+    if !plan.is_some_and(|p| p.spec.features.ip_allow_list) {
+        return Ok(());
+    }
+    let entries = organization.spec.security.as_ref().map(|s| s.ip_allow_list.clone()).unwrap_or_default();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let networks = parse_networks(&entries).unwrap_or_default();
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = client_address(peer, forwarded, &app.trusted_proxies);
+    if allowed(client, &networks) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        StatusCode::FORBIDDEN,
+        "ip-allow-list",
+        "Address not allowed",
+        "client address",
+        format!(
+            "{client} is not in the organization's spec.security.ipAllowList ({}): call from an allowed network, \
+             or have an Owner add this one",
+            entries.join(", ")
+        ),
+    ))
+}

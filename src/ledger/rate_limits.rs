@@ -1,0 +1,49 @@
+//! The tenant API's rate limits shared by replicas through PostgreSQL: one statement per request, the GCRA
+//! step of `crate::http::gcra` done atomically by the database on its own clock (DESIGN.md §9.3).
+//!
+//! Why the database's clock: replicas' clocks differ by milliseconds, and a limit of 100 requests per second
+//! has a 10 ms emission interval. Why one statement: `INSERT … ON CONFLICT DO UPDATE … WHERE` takes the row
+//! lock and re-checks the condition on the newest row version, so concurrent requests of one organization
+//! queue on its row and each sees the others' effect: the limit holds exactly across replicas.
+
+use super::error::{LedgerError, Result};
+use super::{Backend, Ledger};
+
+/// What the database decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedTake {
+    /// The database's clock, µs since the epoch.
+    pub now_us: i64,
+    /// The theoretical arrival time after the request (allowed), or the one that refused it.
+    pub tat_us: i64,
+    pub allowed: bool,
+}
+
+const TAKE: &str = "WITH clock AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS now_us), \
+     taken AS ( \
+       INSERT INTO rate_limits AS r (key, tat_us) SELECT $1, now_us + $2 FROM clock \
+       ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, (SELECT now_us FROM clock)) + $2 \
+       WHERE GREATEST(r.tat_us, (SELECT now_us FROM clock)) - (SELECT now_us FROM clock) <= $3 \
+       RETURNING r.tat_us) \
+     SELECT (SELECT now_us FROM clock) AS now_us, (SELECT tat_us FROM taken) AS taken_us, \
+            (SELECT tat_us FROM rate_limits WHERE key = $1) AS prior_us";
+
+impl Ledger {
+    /// One GCRA step for `key`: allowed when the key's theoretical arrival time is at most `tolerance_us`
+    /// ahead of now; then it moves `interval_us` further. PostgreSQL only.
+    pub async fn take_rate_limit(&self, key: &str, interval_us: i64, tolerance_us: i64) -> Result<SharedTake> {
+        if self.backend() != Backend::Postgres {
+            return Err(LedgerError::invalid("rate limit store", "shared rate limits need PostgreSQL".to_string()));
+        }
+        use sqlx::Row as _;
+        let row = sqlx::query(TAKE).bind(key).bind(interval_us).bind(tolerance_us).fetch_one(&self.pool).await?;
+        let now_us: i64 = row.try_get("now_us")?;
+        let taken: Option<i64> = row.try_get("taken_us")?;
+        let prior: Option<i64> = row.try_get("prior_us")?;
+        Ok(match taken {
+            Some(tat_us) => SharedTake { now_us, tat_us, allowed: true },
+            // Refused: the row as this statement saw it (a concurrent winner may have moved it a little further).
+            None => SharedTake { now_us, tat_us: prior.unwrap_or(now_us), allowed: false },
+        })
+    }
+}

@@ -51,6 +51,10 @@ pub struct Settings {
     /// which storage's GiB-months are computed from (at least 1).
     #[arg(long, env = "ATLANTIPLEX_STORAGE_SAMPLE_MINUTES", default_value_t = 5, value_parser = sample_minutes)]
     pub storage_sample_minutes: u64,
+    /// File holding the server key API keys are hashed with (HMAC-SHA256, ≥ 32 bytes), the tenant API's
+    /// `--api-key-hash-key-file`: needed to issue the keys of ApiKey objects (without it they wait, saying so).
+    #[arg(long, env = "ATLANTIPLEX_API_KEY_HASH_KEY_FILE")]
+    pub api_key_hash_key_file: Option<std::path::PathBuf>,
     /// For tests: seconds between storage samples, instead of `--storage-sample-minutes`.
     #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub storage_sample_seconds: Option<u64>,
@@ -91,6 +95,7 @@ impl Default for Settings {
             allowed_external_names: Vec::new(),
             storage_sample_minutes: 5,
             storage_sample_seconds: None,
+            api_key_hash_key_file: None,
         }
     }
 }

@@ -1,12 +1,14 @@
-//! The atlantiplex.io/v1alpha1 API: four cluster-scoped kinds, so one `kubectl apply -f tenant/`
+//! The atlantiplex.io/v1alpha1 API: five cluster-scoped kinds, so one `kubectl apply -f tenant/`
 //! works in any order without a namespace existing first.
 
+mod api_key;
 mod common;
 mod organization;
 mod plan;
 mod subscription;
 mod team;
 
+pub use api_key::*;
 pub use common::*;
 pub use organization::*;
 pub use plan::*;
@@ -19,7 +21,7 @@ pub const GROUP: &str = "atlantiplex.io";
 
 /// Every CRD of the API, in the order `crds/` lists them.
 pub fn crds() -> Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> {
-    vec![Plan::crd(), Organization::crd(), Team::crd(), Subscription::crd()]
+    vec![Plan::crd(), Organization::crd(), Team::crd(), Subscription::crd(), ApiKey::crd()]
 }
 
 /// `crds/<plural>.yaml` file names and contents, as `atlantiplex-operator crds` writes them.

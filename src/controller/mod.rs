@@ -1,6 +1,7 @@
 //! Reconcilers and their wiring: shared informer caches, watches that map changes back to the
 //! affected Organization, bounded concurrency, graceful shutdown.
 
+mod api_key;
 pub(crate) mod apply;
 mod caches;
 mod claims;
@@ -291,6 +292,7 @@ pub async fn run(
             }
         }
     };
+    let api_keys = api_key::run(ctx.clone(), on_shutdown(&shutdown_tx));
     let sampler = storage_sampler::run(ctx.clone(), volume_claims, org_tx.clone(), on_shutdown(&shutdown_tx));
     let usage_watch = {
         let (ctx, org_tx, stopped) = (ctx.clone(), org_tx.clone(), on_shutdown(&shutdown_tx));
@@ -313,6 +315,7 @@ pub async fn run(
             plan_controller,
             subscription_controller,
             meter_pusher,
+            api_keys,
             sampler,
             usage_watch,
             signal

@@ -65,6 +65,13 @@ impl Harness {
     /// Like [`Harness::operator_command_as`], without `--webhook-client-ca`: the webhook
     /// answers anyone who reaches its port.
     pub fn operator_command_without_client_ca(&self, user: &str, metrics_port: u16) -> Command {
+        let ledger = self.plane.dir.join("ledger.db").display().to_string();
+        self.operator_command_on(user, metrics_port, &ledger)
+    }
+
+    /// The operator as [`Harness::operator_command_as`] describes it, on the ledger `database_url`
+    /// (e.g. a PostgreSQL database that API replicas share).
+    pub fn operator_command_on(&self, user: &str, metrics_port: u16, database_url: &str) -> Command {
         let kubeconfig = self.plane.mint_kubeconfig(user, &["system:masters"]).expect("operator kubeconfig");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
         cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args(["--log", "info,atlantiplex_operator=debug"]);
@@ -75,8 +82,7 @@ impl Harness {
             .args(["--webhook-url", &format!("https://127.0.0.1:{port}")])
             .args(["--metrics-bind", &format!("127.0.0.1:{metrics_port}")])
             .args(["--usage-bind", &format!("127.0.0.1:{}", self.usage_port())]);
-        // The ledger next to the control plane's files, not in the working directory.
-        cmd.arg("--database-url").arg(self.plane.dir.join("ledger.db"));
+        cmd.arg("--database-url").arg(database_url);
         cmd
     }
 

@@ -9,7 +9,7 @@ mod support;
 
 use chart::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use support::{Harness, ROOT, assert_denied_by};
 
 fn harness() -> Harness {
@@ -101,6 +101,158 @@ fn chart_lints_renders_and_passes_the_api_servers_dry_run() {
 }
 
 #[test]
+fn the_tenant_api_runs_apart_read_only_and_shares_the_hashing_key_with_the_operator() {
+    let h = harness();
+    // PostgreSQL (the CI values): two replicas and a PodDisruptionBudget.
+    let docs = documents(&render(&h, NAMESPACE, &["-f", CI_VALUES]));
+    let api = find(&docs, "Deployment", API);
+    let operator = find(&docs, "Deployment", "atlantiplex-operator");
+    assert_eq!(api["spec"]["replicas"], 2, "{api}");
+    let pdb = find(&docs, "PodDisruptionBudget", API);
+    assert_eq!(pdb["spec"]["selector"], api["spec"]["selector"]);
+    assert!(pdb["spec"]["maxUnavailable"] == 1 || pdb["spec"]["minAvailable"] == 1, "{pdb}");
+
+    // Pods of their own: the operator's selector (its webhook Service, PDB and NetworkPolicy select
+    // the same labels) matches none of them, and the API's Service selects exactly them.
+    let pod = &api["spec"]["template"];
+    let labels = pod["metadata"]["labels"].as_object().expect("pod labels");
+    let operators = operator["spec"]["selector"]["matchLabels"].as_object().expect("operator selector");
+    assert!(!operators.iter().all(|(k, v)| labels.get(k) == Some(v)), "the operator's selector matches the API's pods");
+    let service = find(&docs, "Service", API);
+    assert_eq!(service["spec"]["selector"], api["spec"]["selector"]["matchLabels"]);
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    let container = &pod["spec"]["containers"][0];
+    let target = &service["spec"]["ports"][0]["targetPort"];
+    let port = container["ports"].as_array().into_iter().flatten().find(|p| p["name"] == *target).expect("target port");
+    assert_eq!(port["containerPort"], 8443);
+    assert_eq!(container["args"][0], "api");
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
+
+    // The operator's security context: non-root, read-only root file system, no capabilities.
+    let operator_pod = &operator["spec"]["template"]["spec"];
+    assert_eq!(pod["spec"]["securityContext"], operator_pod["securityContext"]);
+    assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(container["securityContext"], operator_pod["containers"][0]["securityContext"]);
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(container["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+
+    // Its own ServiceAccount, bound to one read-only ClusterRole: no write verb on anything but the
+    // two questions (TokenReview, SubjectAccessReview) that authenticate callers with a token.
+    assert_eq!(pod["spec"]["serviceAccountName"], API);
+    find(&docs, "ServiceAccount", API);
+    let subject = serde_json::json!({"kind": "ServiceAccount", "name": API, "namespace": NAMESPACE});
+    let bindings: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRoleBinding" || d["kind"] == "RoleBinding")
+        .filter(|d| d["subjects"].as_array().is_some_and(|s| s.contains(&subject)))
+        .collect();
+    assert_eq!(bindings.len(), 1, "the API's ServiceAccount is bound more than once: {bindings:?}");
+    assert_eq!(bindings[0]["kind"], "ClusterRoleBinding");
+    assert_eq!(bindings[0]["roleRef"]["name"], API);
+    let role = find(&docs, "ClusterRole", API);
+    for rule in role["rules"].as_array().expect("rules") {
+        assert!(rule.get("nonResourceURLs").is_none(), "{rule}");
+        for field in ["apiGroups", "resources", "verbs"] {
+            assert!(!rule[field].as_array().expect(field).contains(&"*".into()), "a wildcard in {rule}");
+        }
+    }
+    let permissions = rules_of(&[role]);
+    let writes: Vec<&Permission> = permissions
+        .iter()
+        .filter(|(_, _, verb)| !matches!(verb.as_str(), "get" | "list" | "watch"))
+        .filter(|(group, resource, verb)| {
+            !matches!(
+                (group.as_str(), resource.as_str(), verb.as_str()),
+                ("authentication.k8s.io", "tokenreviews", "create")
+                    | ("authorization.k8s.io", "subjectaccessreviews", "create")
+            )
+        })
+        .collect();
+    assert!(writes.is_empty(), "the tenant API's ClusterRole allows writes: {writes:?}");
+    let reads: BTreeSet<&str> = permissions.iter().filter(|p| p.2 == "watch").map(|p| p.1.as_str()).collect();
+    assert_eq!(reads, BTreeSet::from(["organizations", "plans", "subscriptions", "teams"]));
+
+    // The hashing key: one Secret (48 random characters), mounted read-only into both Deployments
+    // and passed to both; and both on the same ledger.
+    let secret = find(&docs, "Secret", KEY_HASH_SECRET);
+    assert_eq!(secret["data"]["key"].as_str().map(str::len), Some(64), "48 characters, base64: {secret}");
+    assert_eq!(secret["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+    for deployment in [api, operator] {
+        assert_mounts_the_hashing_key(deployment, KEY_HASH_SECRET, "key");
+    }
+    assert_eq!(database_env(api), database_env(operator));
+
+    // SQLite (the default values): one replica on the operator's volume, hence no PDB.
+    let docs = documents(&render(&h, NAMESPACE, &[]));
+    let api = find(&docs, "Deployment", API);
+    assert_eq!(api["spec"]["replicas"], 1, "{api}");
+    assert!(!docs.iter().any(|d| d["kind"] == "PodDisruptionBudget" && d["metadata"]["name"] == API));
+    let volumes = &api["spec"]["template"]["spec"]["volumes"];
+    let claim = serde_json::json!({"claimName": "atlantiplex-operator-data"});
+    assert!(volumes.as_array().expect("volumes").iter().any(|v| v["persistentVolumeClaim"] == claim), "{volumes}");
+    assert_eq!(database_env(api), database_env(find(&docs, "Deployment", "atlantiplex-operator")));
+    for deployment in [api, find(&docs, "Deployment", "atlantiplex-operator")] {
+        assert_mounts_the_hashing_key(deployment, KEY_HASH_SECRET, "key");
+    }
+
+    // More than one API replica on SQLite is refused, naming both fixes.
+    let out = helm(&h, &["template", RELEASE, CHART, "--kube-version", KUBE_VERSION, "--set", "api.replicas=2"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "api.replicas=2 on SQLite was accepted");
+    assert!(text.contains("api.replicas=2 needs the PostgreSQL ledger") && text.contains("api.replicas=1"), "{text}");
+
+    // The user's own Secret: none rendered, both mount that one under its key.
+    let own = ["-f", CI_VALUES, "--set", "api.keyHashSecret.existingSecret=my-hash-key,api.keyHashSecret.key=hmac"];
+    let docs = documents(&render(&h, NAMESPACE, &own));
+    assert!(!docs.iter().any(|d| d["kind"] == "Secret" && d["metadata"]["name"] == KEY_HASH_SECRET));
+    for name in [API, "atlantiplex-operator"] {
+        assert_mounts_the_hashing_key(find(&docs, "Deployment", name), "my-hash-key", "hmac");
+    }
+
+    // Without the API the operator still has the key (its ApiKey controller issues keys).
+    let docs = documents(&render(&h, NAMESPACE, &["--set", "api.enabled=false"]));
+    assert!(!docs.iter().any(|d| d["metadata"]["name"] == API), "an API object with api.enabled=false");
+    assert_mounts_the_hashing_key(find(&docs, "Deployment", "atlantiplex-operator"), KEY_HASH_SECRET, "key");
+}
+
+/// The Deployment's pod mounts data key `key` of Secret `secret` read-only as the file
+/// `--api-key-hash-key-file` names.
+fn assert_mounts_the_hashing_key(deployment: &Value, secret: &str, key: &str) {
+    let name = &deployment["metadata"]["name"];
+    let spec = &deployment["spec"]["template"]["spec"];
+    let volume = spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["secret"]["secretName"] == secret)
+        .unwrap_or_else(|| panic!("{name} has no volume of Secret {secret}"));
+    assert_eq!(volume["secret"]["items"], serde_json::json!([{"key": key, "path": "key"}]), "{name}");
+    let container = &spec["containers"][0];
+    let mount = container["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["name"] == volume["name"])
+        .unwrap_or_else(|| panic!("{name} does not mount {secret}"));
+    let (dir, file) = KEY_HASH_FILE.rsplit_once('/').expect("a path");
+    assert_eq!(
+        (mount["mountPath"].as_str(), mount["readOnly"].as_bool(), file),
+        (Some(dir), Some(true), "key"),
+        "{name}"
+    );
+    let flag = Value::from(format!("--api-key-hash-key-file={KEY_HASH_FILE}"));
+    assert!(container["args"].as_array().expect("args").contains(&flag), "{name} lacks {flag}");
+}
+
+/// The DATABASE_URL variable of the Deployment's container.
+fn database_env(deployment: &Value) -> Value {
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].as_array().cloned().unwrap_or_default();
+    env.into_iter().find(|e| e["name"] == "DATABASE_URL").expect("DATABASE_URL")
+}
+
+#[test]
 fn default_values_ship_the_plans_of_examples() {
     let h = harness();
     let specs = |yaml: &str| -> BTreeMap<String, Value> {
@@ -127,12 +279,14 @@ fn helm_install_provisions_tenants_under_the_charts_rbac_and_upgrade_and_uninsta
     assert!(out.status.success() || String::from_utf8_lossy(&out.stderr).contains("AlreadyExists"));
     let ca = format!("--from-file=ca.crt={}", h.plane.admission_client_ca().display());
     h.kubectl_ok(&["create", "secret", "generic", "webhook-client-ca", "-n", NAMESPACE, &ca]);
+    let (api_tls_dir, api_ca) = api_tls_secret(&h);
     h.apply_ok("apiVersion: v1\nkind: Namespace\nmetadata: {name: monitoring}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: prometheus, namespace: monitoring}\n");
     let values = h.plane.dir.join("chart-test-values.yaml");
     std::fs::write(
         &values,
         "baseDomain: studio.test\nwebhook: {clientCA: {secretName: webhook-client-ca}}\n\
-         metrics: {readers: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]}\n",
+         metrics: {readers: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]}\n\
+         api: {tls: {secretName: api-tls}}\n",
     )
     .expect("write values");
     let values = values.display().to_string();
@@ -195,6 +349,40 @@ fn helm_install_provisions_tenants_under_the_charts_rbac_and_upgrade_and_uninsta
     ]);
     assert_denied_by(&denied, "members-admins-only", "Owner or Admin");
 
+    // The tenant API under its own ServiceAccount, beside the operator on one ledger. A key the
+    // operator issues for an ApiKey (hashed with the chart's Secret) is known to the API (hashing
+    // with the same Secret): acme's free plan has no API access, a check that follows the key's.
+    let api = ChartApi::start(&h, &manifest, "chart-api.log", &api_tls_dir, &api_ca);
+    h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: ApiKey\nmetadata: { name: acme-ci }\nspec: { organization: acme }\n");
+    wait_for("the ApiKey's Secret", || {
+        h.jsonpath(&["apikey", "acme-ci"], "{.status.secretName}") == "org-acme/apikey-acme-ci"
+    });
+    let key = secret_value(&h, "org-acme", "apikey-acme-ci", "key");
+    let (status, reply) = api.get("/v1/organizations/acme", Some(&key));
+    assert!(status == 403 && reply.contains("plan-api-access"), "acme's key:\n{reply}");
+    // A Kubernetes token (the API reviews it: TokenReview, then SubjectAccessReview): Prometheus is
+    // no member of acme.
+    let (status, reply) = api.get("/v1/organizations/acme", Some(prometheus.trim()));
+    assert!(status == 404 && reply.contains("unknown-organization"), "Prometheus' token:\n{reply}");
+    // Deleting the ApiKey revokes the key (the operator's finalizer).
+    h.kubectl_ok(&["delete", "apikey", "acme-ci", "--timeout=60s"]);
+    drop(api);
+    let api_user = format!("system:serviceaccount:{NAMESPACE}:{API}");
+    let (used, forbidden) = audited(&h, &api_user);
+    assert!(forbidden.is_empty(), "the chart's RBAC refused the tenant API:\n{}", forbidden.join("\n"));
+    let questions = [("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews")];
+    for (group, resource) in questions {
+        assert!(used.contains(&(group.into(), resource.into(), "create".into())), "the API never asked {resource}");
+    }
+    let writes: Vec<&Permission> = used
+        .iter()
+        .filter(|(g, r, v)| {
+            !matches!(v.as_str(), "get" | "list" | "watch") && !questions.contains(&(g.as_str(), r.as_str()))
+        })
+        .collect();
+    assert!(writes.is_empty(), "the tenant API wrote to the cluster: {writes:?}");
+    let hashing_key = secret_value(&h, NAMESPACE, KEY_HASH_SECRET, "key");
+
     // helm upgrade: a Plan's quota and sign-up change; the operator restarts from the new
     // Deployment (a rollout); tenants are kept and re-mapped.
     drop(operator);
@@ -214,6 +402,12 @@ fn helm_install_provisions_tenants_under_the_charts_rbac_and_upgrade_and_uninsta
         ],
     );
     assert_eq!(h.jsonpath(&["plan", "free"], "{.spec.quota.pods}"), "25");
+    // The hashing key survives the upgrade (lookup): every issued key stays valid.
+    assert_eq!(
+        secret_value(&h, NAMESPACE, KEY_HASH_SECRET, "key"),
+        hashing_key,
+        "helm upgrade replaced the hashing key"
+    );
     let manifest = helm_ok(&h, &["get", "manifest", RELEASE, "-n", NAMESPACE]);
     let operator = ChartOperator::start(&h, &manifest, "chart-operator-upgraded.log");
     wait_for("acme's quota to follow the free Plan", || {
@@ -253,6 +447,8 @@ fn helm_install_provisions_tenants_under_the_charts_rbac_and_upgrade_and_uninsta
     h.kubectl_ok(&["get", "org", "acme", "globex", "zoe-studio"]);
     h.kubectl_ok(&["get", "plan", "free", "starter", "professional", "enterprise", "admin"]);
     h.kubectl_ok(&["get", "pvc", "atlantiplex-operator-data", "-n", NAMESPACE]);
+    // So is the hashing key of the API keys the ledger holds (a re-install adopts it again).
+    assert_eq!(secret_value(&h, NAMESPACE, KEY_HASH_SECRET, "key"), hashing_key);
     // The operator's webhook configurations are not the release's: the documented clean-up.
     h.kubectl_ok(&["delete", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "atlantiplex-operator"]);
 }
@@ -285,6 +481,13 @@ fn held_for_a_reason((group, resource, verb): &Permission) -> bool {
         ("", "secrets", "update") => true,
         // Leader election: the Lease is created once and then updated; patch is not always used.
         ("coordination.k8s.io", "leases", _) => true,
+        // The ApiKey controller writes by patch (its finalizer, its status); get and update are
+        // held for it all the same (kube's finalizer and status helpers), unused by this version.
+        ("atlantiplex.io", "apikeys", "get" | "update") | ("atlantiplex.io", "apikeys/status", "update") => true,
+        // Checked by the API server when the operator creates a key's Secret owned by its ApiKey with
+        // blockOwnerDeletion (OwnerReferencesPermissionEnforcement, off in the test's control plane):
+        // never a request of its own.
+        ("atlantiplex.io", "apikeys/finalizers", "update") => true,
         _ => false,
     }
 }

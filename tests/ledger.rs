@@ -65,6 +65,7 @@ cases!(
     storage::old_samples_are_pruned_but_the_one_in_force_stays => storage_prune,
     usage_read::every_meter_and_organization_is_read_back => usage_read_back,
     stores::api_keys_store_only_hashes => api_keys,
+    stores::rate_limits_hold_under_concurrent_bursts => rate_limits,
     stores::settings_round_trip => settings,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,
 );

@@ -21,15 +21,14 @@ pub const MIN_SERVER_KEY_BYTES: usize = 32;
 
 impl Hasher {
     pub fn new(server_key: &[u8]) -> Result<Self, String> {
-        let trimmed = server_key.trim_ascii();
-        if trimmed.len() < MIN_SERVER_KEY_BYTES {
+        if server_key.len() < MIN_SERVER_KEY_BYTES {
             return Err(format!(
                 "the API key hashing key has {} bytes; it needs at least {MIN_SERVER_KEY_BYTES} random bytes \
                  (e.g. `head -c 48 /dev/urandom | base64`)",
-                trimmed.len()
+                server_key.len()
             ));
         }
-        Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, trimmed)))
+        Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, server_key)))
     }
 
     /// Reads the server key from a file (a mounted Secret), naming the file and the fix on failure.
@@ -37,7 +36,8 @@ impl Hasher {
         let bytes = std::fs::read(path).map_err(|e| {
             format!("cannot read the API key hashing key {}: {e}; create it from a Secret", path.display())
         })?;
-        Self::new(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+        // A trailing newline (echo > file, a Secret written by hand) is not part of the key.
+        Self::new(bytes.trim_ascii_end()).map_err(|e| format!("{}: {e}", path.display()))
     }
 
     pub fn hash(&self, key: &str) -> String {

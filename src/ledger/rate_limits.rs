@@ -1,4 +1,4 @@
-//! The tenant API's rate limits shared by replicas through PostgreSQL: one statement per request, the GCRA
+//! The tenant API's rate limits shared by replicas through PostgreSQL: one statement per allowed request, the GCRA
 //! step of `crate::http::gcra` done atomically by the database on its own clock (DESIGN.md §9.3).
 //!
 //! Why the database's clock: replicas' clocks differ by milliseconds, and a limit of 100 requests per second
@@ -25,8 +25,12 @@ const TAKE: &str = "WITH clock AS (SELECT (EXTRACT(EPOCH FROM clock_timestamp())
        ON CONFLICT (key) DO UPDATE SET tat_us = GREATEST(r.tat_us, (SELECT now_us FROM clock)) + $2 \
        WHERE GREATEST(r.tat_us, (SELECT now_us FROM clock)) - (SELECT now_us FROM clock) <= $3 \
        RETURNING r.tat_us) \
-     SELECT (SELECT now_us FROM clock) AS now_us, (SELECT tat_us FROM taken) AS taken_us, \
-            (SELECT tat_us FROM rate_limits WHERE key = $1) AS prior_us";
+     SELECT (SELECT now_us FROM clock) AS now_us, (SELECT tat_us FROM taken) AS taken_us";
+
+/// A refused request's TAT, read after the refusal: the statement above sees the row as of its start, which a
+/// concurrent winner may have moved since, and `Retry-After` is computed from it.
+const CURRENT: &str = "SELECT tat_us, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT AS now_us \
+     FROM rate_limits WHERE key = $1";
 
 impl Ledger {
     /// One GCRA step for `key`: allowed when the key's theoretical arrival time is at most `tolerance_us`
@@ -39,11 +43,14 @@ impl Ledger {
         let row = sqlx::query(TAKE).bind(key).bind(interval_us).bind(tolerance_us).fetch_one(&self.pool).await?;
         let now_us: i64 = row.try_get("now_us")?;
         let taken: Option<i64> = row.try_get("taken_us")?;
-        let prior: Option<i64> = row.try_get("prior_us")?;
-        Ok(match taken {
-            Some(tat_us) => SharedTake { now_us, tat_us, allowed: true },
-            // Refused: the row as this statement saw it (a concurrent winner may have moved it a little further).
-            None => SharedTake { now_us, tat_us: prior.unwrap_or(now_us), allowed: false },
+        if let Some(tat_us) = taken {
+            return Ok(SharedTake { now_us, tat_us, allowed: true });
+        }
+        // Refused (rare under a sane client): a second statement for an exact Retry-After.
+        let current = sqlx::query(CURRENT).bind(key).fetch_optional(&self.pool).await?;
+        Ok(match current {
+            Some(row) => SharedTake { now_us: row.try_get("now_us")?, tat_us: row.try_get("tat_us")?, allowed: false },
+            None => SharedTake { now_us, tat_us: now_us, allowed: false },
         })
     }
 }

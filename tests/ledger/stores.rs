@@ -158,3 +158,27 @@ pub async fn settings_round_trip(db: TestDb) {
     assert_eq!(ledger.setting("acme", "theme").await.unwrap().as_deref(), Some("light"));
     assert_eq!(ledger.setting("", "theme").await.unwrap().as_deref(), Some("system"));
 }
+
+/// DESIGN.md §9.3's statement under concurrent bursts: 64 requests at once for a key with a burst of 10
+/// and a one-minute interval → exactly 10 pass, on connections racing for the same row; SQLite refuses
+/// with a message (one replica limits in process).
+pub async fn rate_limits_hold_under_concurrent_bursts(db: TestDb) {
+    let ledger = db.ledger().await;
+    let (interval, tolerance) = (60_000_000, 9 * 60_000_000);
+    if db.backend == atlantiplex_operator::ledger::Backend::Sqlite {
+        let err = ledger.take_rate_limit("acme", interval, tolerance).await.unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        return;
+    }
+    let takes = (0..64).map(|_| {
+        let ledger = ledger.clone();
+        tokio::spawn(async move { ledger.take_rate_limit("acme", interval, tolerance).await.unwrap() })
+    });
+    let results = futures::future::join_all(takes).await;
+    let allowed = results.iter().filter(|r| r.as_ref().unwrap().allowed).count();
+    assert_eq!(allowed, 10, "exactly the burst passes");
+    let refused = results.iter().map(|r| r.as_ref().unwrap()).find(|t| !t.allowed).unwrap();
+    assert!(refused.tat_us - refused.now_us > tolerance, "a refusal reports the TAT that refused it");
+    // Another key is untouched.
+    assert!(ledger.take_rate_limit("globex", interval, tolerance).await.unwrap().allowed);
+}

@@ -91,21 +91,29 @@ run: cluster-up
 	cargo build --bin atlantiplex-operator
 	@# The operator runs under its own identity (its writes skip its own webhook by user name; the
 	@# admin kubeconfig's must not), and starts before the examples: its webhook admits them.
+	@# The key API keys are hashed with, shared by the operator (declared ApiKeys) and the tenant API.
+	@test -s $(CLUSTER_DIR)/api-key-hash || head -c 48 /dev/urandom | base64 > $(CLUSTER_DIR)/api-key-hash
 	@OPERATOR_KUBECONFIG=$$($(DEVCLUSTER) --dir $(CLUSTER_DIR) kubeconfig --user atlantiplex-operator --group system:masters); \
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator run \
 		--webhook-bind 127.0.0.1:$(WEBHOOK_PORT) --webhook-url https://127.0.0.1:$(WEBHOOK_PORT) \
 		--webhook-client-ca $(CLUSTER_DIR)/pki/admission-client-ca.crt \
+		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash \
 		--metrics-bind 127.0.0.1:$(METRICS_PORT) --usage-bind 127.0.0.1:$(USAGE_PORT) & operator=$$!; \
-	trap 'kill $$operator 2>/dev/null; wait $$operator' INT TERM; \
+	trap 'kill $$operator $$api 2>/dev/null; wait $$operator $$api' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(METRICS_PORT) && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; do \
 		kill -0 $$operator 2>/dev/null || exit 1; sleep 1; done; \
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/; \
-	wait $$operator
+	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator api --bind 127.0.0.1:$(API_PORT) \
+		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash & api=$$!; \
+	echo "tenant API: https://127.0.0.1:$(API_PORT)/v1/openapi.json (self-signed certificate; docs/tenant-api.md)"; \
+	wait $$operator $$api
 
 # The local API server calls the webhook on loopback (the development override of its address).
 WEBHOOK_PORT ?= 8443
 METRICS_PORT ?= 8080
 USAGE_PORT ?= 8444
+# The tenant API (atlantiplex-operator api).
+API_PORT ?= 8445
 
 N ?= 1000
 .PHONY: bench bench-admission
@@ -130,3 +138,10 @@ bench-usage: tools
 .PHONY: openapi
 openapi:
 	cargo run -q --bin atlantiplex-operator -- openapi --out openapi/v1.json
+
+# The tenant API under open-loop load (2 replicas on PostgreSQL, 1 on SQLite), key revocation across replicas,
+# the in-process key check and the PostgreSQL rate-limit statement (bench-results/api.json).
+.PHONY: bench-api
+bench-api: tools
+	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
+	cargo run --release -p bench --bin api-bench -- --out bench-results/api.json

@@ -111,13 +111,7 @@ pub enum Outcome {
     Unauthenticated(String),
     /// 403: an authenticated user whom RBAC does not allow `verb` on `path`; `rule` grants it
     /// (empty: nothing can).
-    Forbidden {
-        user: String,
-        path: String,
-        verb: String,
-        rule: String,
-        reason: String,
-    },
+    Forbidden { user: String, path: String, verb: String, rule: String, reason: String },
     /// 503: the API server could not be asked. Never cached.
     Unavailable(String),
 }
@@ -557,7 +551,10 @@ mod tests {
         let now = Instant::now();
         let key = cache_key("t", "/metrics", "get");
         cache.put(key, Outcome::Allowed { user: "u".into(), groups: vec![] }, now);
-        assert_eq!(cache.get(&key, now + Duration::from_secs(29)), Some(Outcome::Allowed { user: "u".into(), groups: vec![] }));
+        assert_eq!(
+            cache.get(&key, now + Duration::from_secs(29)),
+            Some(Outcome::Allowed { user: "u".into(), groups: vec![] })
+        );
         assert_eq!(cache.get(&key, now + Duration::from_secs(30)), None);
         assert!(cache.is_empty(), "an expired entry is dropped when found");
         let other = cache_key("t", "/api/v1/audit", "get");

@@ -30,7 +30,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use clap::Args;
 use kube::runtime::reflector::ObjectRef;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -97,21 +96,9 @@ pub fn router(endpoint: Arc<UsageEndpoint>) -> axum::Router {
     axum::Router::new().route(PATH, post(ingest)).with_state(endpoint)
 }
 
-/// An RFC 9457 problem: `type` names the rule, `detail` the field and the fix.
+/// An RFC 9457 problem: `type` names the rule, `detail` the field and the fix (the tenant API's shape).
 fn problem(status: StatusCode, rule: &str, title: &str, field: &str, detail: String) -> Response {
-    let body = json!({
-        "type": format!("urn:atlantiplex:problem:{rule}"),
-        "title": title,
-        "status": status.as_u16(),
-        "detail": format!("[{rule}] {detail}"),
-        "rule": rule,
-        "field": field,
-    });
-    let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-    }
-    response
+    crate::http::Problem::new(status, rule, title, field, detail).into_response()
 }
 
 fn batch_problem(err: &BatchError) -> Response {

@@ -81,7 +81,10 @@ pub struct ApiKeyStatus {
 
 impl ApiKey {
     pub fn secret_name(&self) -> String {
-        self.spec.secret_name.clone().unwrap_or_else(|| format!("apikey-{}", self.metadata.name.as_deref().unwrap_or_default()))
+        self.spec
+            .secret_name
+            .clone()
+            .unwrap_or_else(|| format!("apikey-{}", self.metadata.name.as_deref().unwrap_or_default()))
     }
 
     /// The key's id in the ledger: fixed by the object's uid, so a re-created object is a new key.

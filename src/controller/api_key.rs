@@ -109,7 +109,9 @@ async fn issue(key: &ApiKey, state: &State) -> Result<Action> {
             (_, Err(why)) => waiting("HashKeyMissing", format!("{why}: keys cannot be issued until it is set")),
             _ => waiting(
                 "OrganizationNotReady",
-                format!("organization {organization} does not exist or has no home namespace yet: the key is issued once it has"),
+                format!(
+                    "organization {organization} does not exist or has no home namespace yet: the key is issued once it has"
+                ),
             ),
         };
         write_status(key, state, None, outcome).await?;
@@ -122,7 +124,12 @@ async fn issue(key: &ApiKey, state: &State) -> Result<Action> {
         Some(secret) => secret,
         None => {
             let value = keys::generate().map_err(|_| Error::Waiting("no random source".into()))?;
-            let created = secrets.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() }, &new_secret(key, &secret_name, &home, &value)).await;
+            let created = secrets
+                .create(
+                    &PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() },
+                    &new_secret(key, &secret_name, &home, &value),
+                )
+                .await;
             match created {
                 Ok(secret) => {
                     let note = format!("key generated into Secret {home}/{secret_name}");
@@ -169,11 +176,22 @@ async fn issue(key: &ApiKey, state: &State) -> Result<Action> {
     let stored = ledger.api_key(organization, &id).await.ok().flatten();
     let mut outcome = (true, "Issued".to_string(), format!("key in Secret {home}/{secret_name}, key {SECRET_KEY}"));
     if expires_at.is_some_and(|at| at <= jiff::Timestamp::now()) {
-        outcome = (false, "Expired".into(), format!("the key expired at {}: set a later spec.expiresAt, or delete this ApiKey", key.spec.expires_at.clone().unwrap_or_default()));
-    } else if let Some(plan) = ctx.organization(organization).and_then(|o| o.status.and_then(|s| s.effective_plan)) {
-        if ctx.plan(&plan).is_some_and(|p| !p.spec.features.api_access) {
-            outcome = (false, "NoApiAccess".into(), format!("the key is issued, but plan {plan} has no API access: it works once {organization} upgrades"));
-        }
+        outcome = (
+            false,
+            "Expired".into(),
+            format!(
+                "the key expired at {}: set a later spec.expiresAt, or delete this ApiKey",
+                key.spec.expires_at.clone().unwrap_or_default()
+            ),
+        );
+    } else if let Some(plan) = ctx.organization(organization).and_then(|o| o.status.and_then(|s| s.effective_plan))
+        && ctx.plan(&plan).is_some_and(|p| !p.spec.features.api_access)
+    {
+        outcome = (
+            false,
+            "NoApiAccess".into(),
+            format!("the key is issued, but plan {plan} has no API access: it works once {organization} upgrades"),
+        );
     }
     let details = Issued {
         id,

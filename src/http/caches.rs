@@ -83,7 +83,10 @@ impl Caches {
 
     pub fn teams_of(&self, organization: &str) -> Vec<Team> {
         let state = self.teams.state();
-        state.iter().filter_map(|g| g.0.as_ref().ok().filter(|t| t.spec.organization == organization).cloned()).collect()
+        state
+            .iter()
+            .filter_map(|g| g.0.as_ref().ok().filter(|t| t.spec.organization == organization).cloned())
+            .collect()
     }
 
     pub fn subscriptions_of(&self, organization: &str) -> Vec<Subscription> {

@@ -190,7 +190,10 @@ async fn credential(app: &App, headers: &HeaderMap) -> Result<Credential, Proble
             )
         })?;
         let stored = stored.ok_or_else(|| {
-            unauthenticated("unknown-key", "no such API key (revoked keys are kept, so it was never issued here): check the key")
+            unauthenticated(
+                "unknown-key",
+                "no such API key (revoked keys are kept, so it was never issued here): check the key",
+            )
         })?;
         let now = jiff::Timestamp::now();
         if let Some((rule, why)) = unusable(&stored, now) {

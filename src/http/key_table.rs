@@ -31,9 +31,7 @@ pub fn unusable(key: &ApiKey, now: Timestamp) -> Option<(&'static str, String)> 
         return Some(("key-revoked", format!("API key {} was revoked at {at}: use another key", key.id)));
     }
     match key.expires_at {
-        Some(at) if at <= now => {
-            Some(("key-expired", format!("API key {} expired at {at}: create a new key", key.id)))
-        }
+        Some(at) if at <= now => Some(("key-expired", format!("API key {} expired at {at}: create a new key", key.id))),
         _ => None,
     }
 }

@@ -78,7 +78,9 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_str(&super::document()).unwrap();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
         let paths = doc["paths"].as_object().unwrap();
-        for path in ["/v1/organizations/{org}", "/v1/organizations/{org}/api-keys/{id}", "/v1/organizations/{org}/usage"] {
+        for path in
+            ["/v1/organizations/{org}", "/v1/organizations/{org}/api-keys/{id}", "/v1/organizations/{org}/usage"]
+        {
             assert!(paths.contains_key(path), "{path} missing");
         }
     }

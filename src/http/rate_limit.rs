@@ -27,9 +27,9 @@ impl Limiter {
         Ok(match (store, ledger.backend()) {
             (Store::Memory, _) | (Store::Auto, Backend::Sqlite) => Limiter::Local(Mutex::new(HashMap::new())),
             (Store::Auto | Store::Postgres, Backend::Postgres) => Limiter::Shared(ledger.clone()),
-            (Store::Postgres, Backend::Sqlite) => anyhow::bail!(
-                "--rate-limit-store postgres needs a PostgreSQL ledger (--database-url postgres://…)"
-            ),
+            (Store::Postgres, Backend::Sqlite) => {
+                anyhow::bail!("--rate-limit-store postgres needs a PostgreSQL ledger (--database-url postgres://…)")
+            }
         })
     }
 

@@ -5,7 +5,7 @@
 //! (a client that trickles bytes holds no connection for long), and a certificate re-read from its files
 //! when they change (cert-manager renews in place).
 
-use super::{App, ApiArgs, caches, call_meter, key_table, rate_limit, routes};
+use super::{ApiArgs, App, caches, call_meter, key_table, rate_limit, routes};
 use crate::admission::{CertResolver, ServingCert, certificate_from_dir};
 use anyhow::Context as _;
 use axum::extract::ConnectInfo;
@@ -67,8 +67,8 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
         request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
         usage_grace: jiff::SignedDuration::from_hours(i64::from(args.usage_grace_hours)),
     });
-    let listener = crate::admission::listen_shared(args.bind)
-        .with_context(|| format!("cannot listen on --bind {}", args.bind))?;
+    let listener =
+        crate::admission::listen_shared(args.bind).with_context(|| format!("cannot listen on --bind {}", args.bind))?;
     tracing::info!(
         address = %args.bind,
         ledger = %ledger.target(),
@@ -113,7 +113,9 @@ async fn reload_certificate(dir: std::path::PathBuf, resolver: Arc<CertResolver>
                     tracing::info!(dir = %dir.display(), "serving certificate reloaded");
                     current = Some(cert);
                 }
-                Err(err) => tracing::warn!(error = %err, "the new serving certificate is unusable; keeping the old one"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the new serving certificate is unusable; keeping the old one")
+                }
             },
             Ok(_) => {}
             Err(err) => tracing::warn!(error = %err, "cannot read the serving certificate; keeping the old one"),

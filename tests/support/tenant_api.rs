@@ -127,8 +127,7 @@ impl Reply {
 fn dechunk(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(line_end) = rest.windows(2).position(|w| w == b"\r\n") {
         let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap_or("0").trim(), 16).unwrap_or(0);
         rest = &rest[line_end + 2..];
         if size == 0 || rest.len() < size {
@@ -204,7 +203,13 @@ impl Api {
 
 /// An organization on `plan` (a Subscription without Stripe puts it on the plan) with ServiceAccount
 /// members `default/<org>-<role>` for each role given, plus `extra` spec lines; waits until Ready.
-pub fn organization(h: &Harness, org: &str, plan: Option<&str>, roles: &[&str], extra: &str) -> BTreeMap<String, String> {
+pub fn organization(
+    h: &Harness,
+    org: &str,
+    plan: Option<&str>,
+    roles: &[&str],
+    extra: &str,
+) -> BTreeMap<String, String> {
     let mut members = String::new();
     let mut tokens = BTreeMap::new();
     let owner = format!("{org}-owner");
@@ -212,7 +217,9 @@ pub fn organization(h: &Harness, org: &str, plan: Option<&str>, roles: &[&str], 
         let name = format!("{org}-{}", role.to_lowercase());
         tokens.insert(role.to_string(), h.service_account_token(&name, &[]));
         if *role != "Owner" {
-            members.push_str(&format!("    - {{ kind: ServiceAccount, name: {name}, namespace: default, role: {role} }}\n"));
+            members.push_str(&format!(
+                "    - {{ kind: ServiceAccount, name: {name}, namespace: default, role: {role} }}\n"
+            ));
         }
     }
     let mut yaml = format!(

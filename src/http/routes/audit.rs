@@ -1,11 +1,11 @@
 //! The organization's audit log, newest first, in pages: `cursor` is the last entry's time and id, so a
 //! page never repeats or skips an entry while new ones arrive.
 
+use crate::http::App;
 use crate::http::Problem;
 use crate::http::access::Action;
 use crate::http::caller::Call;
 use crate::http::views::{AuditEntryView, AuditPage};
-use crate::http::App;
 use crate::ledger::AuditQuery;
 use axum::Json;
 use axum::extract::{Extension, Query, State};
@@ -41,7 +41,8 @@ fn encode(at: jiff::Timestamp, id: &str) -> String {
 
 fn decode(cursor: &str) -> Result<(jiff::Timestamp, String), Problem> {
     let (micros, id) = cursor.split_once('.').ok_or_else(bad_cursor)?;
-    let at = micros.parse::<i64>().ok().and_then(|us| jiff::Timestamp::from_microsecond(us).ok()).ok_or_else(bad_cursor)?;
+    let at =
+        micros.parse::<i64>().ok().and_then(|us| jiff::Timestamp::from_microsecond(us).ok()).ok_or_else(bad_cursor)?;
     if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(bad_cursor());
     }
@@ -60,7 +61,13 @@ pub async fn audit(
 ) -> Result<Json<AuditPage>, Problem> {
     call.authorize(Action::ReadAudit)?;
     let Query(params) = params.map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Bad query", "limit", format!("{e}: limit is a number 1–{MAX_PAGE}"))
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Bad query",
+            "limit",
+            format!("{e}: limit is a number 1–{MAX_PAGE}"),
+        )
     })?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -73,7 +80,8 @@ pub async fn audit(
         ));
     }
     let before = params.cursor.as_deref().map(decode).transpose()?;
-    let query = AuditQuery { organization: Some(call.org_name.clone()), before, limit: Some(limit + 1), ..Default::default() };
+    let query =
+        AuditQuery { organization: Some(call.org_name.clone()), before, limit: Some(limit + 1), ..Default::default() };
     let mut entries = app.ledger.query_audit(&query).await.map_err(super::ledger_unavailable)?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);

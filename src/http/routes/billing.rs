@@ -1,10 +1,10 @@
 //! Subscriptions and invoices (Owners, Admins, `read` keys).
 
+use crate::http::App;
 use crate::http::Problem;
 use crate::http::access::Action;
 use crate::http::caller::Call;
 use crate::http::views::{BillingView, InvoiceView, SubscriptionView};
-use crate::http::App;
 use axum::Json;
 use axum::extract::{Extension, State};
 use std::sync::Arc;
@@ -17,7 +17,10 @@ const INVOICES: u32 = 24;
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = BillingView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = []), ("kubernetesToken" = [])))]
-pub async fn billing(State(app): State<Arc<App>>, Extension(call): Extension<Arc<Call>>) -> Result<Json<BillingView>, Problem> {
+pub async fn billing(
+    State(app): State<Arc<App>>,
+    Extension(call): Extension<Arc<Call>>,
+) -> Result<Json<BillingView>, Problem> {
     call.authorize(Action::ReadBilling)?;
     let mut subscriptions: Vec<SubscriptionView> = app
         .caches

@@ -1,11 +1,11 @@
 //! API keys through the API: listed without secrets, created (the key shown once), revoked. Owners and
 //! Admins, or keys with `keys:write` (which hand out no scope they lack).
 
+use crate::http::App;
 use crate::http::Problem;
 use crate::http::access::{Action, may_grant};
 use crate::http::caller::Call;
 use crate::http::views::{ApiKeyView, ApiKeysView, CreateApiKey, CreatedApiKey};
-use crate::http::App;
 use crate::keys::{self, Scope};
 use crate::ledger::{ApiKey, NewApiKey};
 use axum::Json;
@@ -41,7 +41,10 @@ fn invalid(field: &str, detail: impl std::fmt::Display) -> Problem {
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = ApiKeysView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = []), ("kubernetesToken" = [])))]
-pub async fn list(State(app): State<Arc<App>>, Extension(call): Extension<Arc<Call>>) -> Result<Json<ApiKeysView>, Problem> {
+pub async fn list(
+    State(app): State<Arc<App>>,
+    Extension(call): Extension<Arc<Call>>,
+) -> Result<Json<ApiKeysView>, Problem> {
     call.authorize(Action::ManageKeys)?;
     let keys = app.ledger.api_keys(&call.org_name).await.map_err(super::ledger_unavailable)?;
     Ok(Json(ApiKeysView { keys: keys.iter().map(view).collect() }))
@@ -94,7 +97,8 @@ pub async fn create(
     }
     let secret = keys::generate().map_err(|_| super::ledger_unavailable("no random source"))?;
     let id = format!("key_{}", uuid::Uuid::now_v7().simple());
-    let (hash, prefix, scopes_text) = (app.hasher.hash(&secret), keys::display_prefix(&secret), keys::scopes_text(&scopes));
+    let (hash, prefix, scopes_text) =
+        (app.hasher.hash(&secret), keys::display_prefix(&secret), keys::scopes_text(&scopes));
     let stored = app
         .ledger
         .insert_api_key(&NewApiKey {
@@ -141,7 +145,9 @@ pub async fn revoke(
             "declared-key",
             "The key is declared as a custom resource",
             "id",
-            format!("key {id} belongs to ApiKey {resource}: delete that object (kubectl delete apikey {resource}) to revoke it"),
+            format!(
+                "key {id} belongs to ApiKey {resource}: delete that object (kubectl delete apikey {resource}) to revoke it"
+            ),
         ));
     }
     app.ledger.revoke_api_key(&call.org_name, &id).await.map_err(super::ledger_unavailable)?;

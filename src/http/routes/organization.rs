@@ -2,11 +2,11 @@
 
 use super::condition_true;
 use crate::api::{Member, Role, Subject, SubjectKind};
+use crate::http::App;
 use crate::http::Problem;
 use crate::http::access::Action;
 use crate::http::caller::Call;
 use crate::http::views::{Counted, MemberView, MembersView, MeteredSummary, OrganizationView, TeamView, TeamsView};
-use crate::http::App;
 use axum::Json;
 use axum::extract::{Extension, State};
 use std::sync::Arc;
@@ -16,7 +16,12 @@ fn kind(kind: SubjectKind) -> String {
 }
 
 fn member(subject: &Subject, role: Role) -> MemberView {
-    MemberView { kind: kind(subject.kind), name: subject.name.clone(), namespace: subject.namespace.clone(), role: format!("{role:?}") }
+    MemberView {
+        kind: kind(subject.kind),
+        name: subject.name.clone(),
+        namespace: subject.namespace.clone(),
+        role: format!("{role:?}"),
+    }
 }
 
 fn members_of(members: &[Member]) -> impl Iterator<Item = MemberView> + '_ {
@@ -84,7 +89,10 @@ pub async fn members(Extension(call): Extension<Arc<Call>>) -> Result<Json<Membe
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = TeamsView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
     security(("apiKey" = []), ("kubernetesToken" = [])))]
-pub async fn teams(State(app): State<Arc<App>>, Extension(call): Extension<Arc<Call>>) -> Result<Json<TeamsView>, Problem> {
+pub async fn teams(
+    State(app): State<Arc<App>>,
+    Extension(call): Extension<Arc<Call>>,
+) -> Result<Json<TeamsView>, Problem> {
     call.authorize(Action::Read)?;
     let mut teams: Vec<TeamView> = app
         .caches
@@ -101,7 +109,12 @@ pub async fn teams(State(app): State<Arc<App>>, Extension(call): Extension<Arc<C
                     .spec
                     .members
                     .iter()
-                    .map(|m| MemberView { kind: kind(m.kind), name: m.name.clone(), namespace: m.namespace.clone(), role: format!("{:?}", m.role) })
+                    .map(|m| MemberView {
+                        kind: kind(m.kind),
+                        name: m.name.clone(),
+                        namespace: m.namespace.clone(),
+                        role: format!("{:?}", m.role),
+                    })
                     .collect(),
                 ready: condition_true(&status.conditions),
             }

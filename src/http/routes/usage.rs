@@ -2,11 +2,11 @@
 //! `metering::report` as `atlantiplex-operator usage` builds it; and ingestion for the organization's own
 //! namespaces (`usage:write` keys), judged and committed like the operator's `POST /v1/usage`.
 
+use crate::http::App;
 use crate::http::Problem;
 use crate::http::access::Action;
 use crate::http::caller::Call;
 use crate::http::views::{DayView, MeterView, UsageReportView, UsageView};
-use crate::http::App;
 use crate::ledger::Inserted;
 use crate::metering::event::{BatchError, parse_body};
 use crate::metering::intake::{self, Owner, StripePeriod};
@@ -56,10 +56,15 @@ pub async fn usage(
     let stripe_period = StripePeriod::of(app.caches.subscriptions_of(&call.org_name).iter());
     let period = intake::open_period(stripe_period, now).map_err(|e| super::ledger_unavailable(e.to_string()))?;
     let convert = |rows: Vec<crate::ledger::UsageWindow>| -> Vec<Window> {
-        rows.into_iter().map(|w| Window { meter: w.meter, start: w.start, quantity: w.quantity, events: w.events }).collect()
+        rows.into_iter()
+            .map(|w| Window { meter: w.meter, start: w.start, quantity: w.quantity, events: w.events })
+            .collect()
     };
     let windows = convert(
-        app.ledger.usage_windows_all(&call.org_name, window_start(since), now).await.map_err(super::ledger_unavailable)?,
+        app.ledger
+            .usage_windows_all(&call.org_name, window_start(since), now)
+            .await
+            .map_err(super::ledger_unavailable)?,
     );
     let (from, to) = period.window_starts();
     let period_windows =
@@ -79,7 +84,8 @@ pub async fn usage(
         .meters
         .iter()
         .map(|m| {
-            let by_day: BTreeMap<&str, (i64, i64)> = m.daily.iter().map(|b| (b.at.as_str(), (b.quantity, b.events))).collect();
+            let by_day: BTreeMap<&str, (i64, i64)> =
+                m.daily.iter().map(|b| (b.at.as_str(), (b.quantity, b.events))).collect();
             let daily = (0..days)
                 .filter_map(|i| first_day.checked_add(jiff::Span::new().days(i64::from(i))).ok())
                 .map(|day| {
@@ -164,6 +170,11 @@ pub async fn ingest(
     let results = report.results.iter().filter_map(|r| serde_json::to_value(r).ok()).collect();
     Ok((
         StatusCode::ACCEPTED,
-        Json(UsageReportView { accepted: report.accepted, duplicate: report.duplicate, rejected: report.rejected, results }),
+        Json(UsageReportView {
+            accepted: report.accepted,
+            duplicate: report.duplicate,
+            rejected: report.rejected,
+            results,
+        }),
     ))
 }

@@ -481,9 +481,6 @@ fn held_for_a_reason((group, resource, verb): &Permission) -> bool {
         ("", "secrets", "update") => true,
         // Leader election: the Lease is created once and then updated; patch is not always used.
         ("coordination.k8s.io", "leases", _) => true,
-        // The ApiKey controller writes by patch (its finalizer, its status); get and update are
-        // held for it all the same (kube's finalizer and status helpers), unused by this version.
-        ("atlantiplex.io", "apikeys", "get" | "update") | ("atlantiplex.io", "apikeys/status", "update") => true,
         // Checked by the API server when the operator creates a key's Secret owned by its ApiKey with
         // blockOwnerDeletion (OwnerReferencesPermissionEnforcement, off in the test's control plane):
         // never a request of its own.

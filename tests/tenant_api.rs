@@ -57,19 +57,30 @@ async fn keys_are_created_used_listed_without_secrets_revoked_on_both_replicas_a
     let org = api.call(1, "GET", &path("ta-keys", ""), Some(&key), "").await;
     assert_eq!(org.status, 200, "{org:?}");
     let org = org.json();
-    assert_eq!((org["name"].as_str(), org["plan"].as_str(), org["ready"].as_bool()), (Some("ta-keys"), Some("api-test-fast"), Some(true)));
+    assert_eq!(
+        (org["name"].as_str(), org["plan"].as_str(), org["ready"].as_bool()),
+        (Some("ta-keys"), Some("api-test-fast"), Some(true))
+    );
     assert_eq!(org["users"]["used"], 1);
 
     // Listed without the secret; last use recorded.
     let listed = api.call(1, "GET", &path("ta-keys", "/api-keys"), Some(owner), "").await;
     assert_eq!(listed.status, 200, "{listed:?}");
     assert!(!listed.body.contains(&key[9..]), "the secret must never be listed: {}", listed.body);
-    let entry = listed.json()["keys"].as_array().expect("keys").iter().find(|k| k["id"] == id.as_str()).cloned().expect("listed");
+    let entry = listed.json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
     assert_eq!(entry["prefix"].as_str(), Some(&key[..13]));
     assert!(entry.get("key").is_none());
     eventually("last use recorded", || async {
         let listed = api.call(0, "GET", &path("ta-keys", "/api-keys"), Some(owner), "").await.json();
-        listed["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k["id"] == id.as_str() && k["lastUsedAt"].is_string()))
+        listed["keys"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|k| k["id"] == id.as_str() && k["lastUsedAt"].is_string()))
     })
     .await;
 
@@ -87,7 +98,11 @@ async fn keys_are_created_used_listed_without_secrets_revoked_on_both_replicas_a
     println!("revocation seen by the other replica after {} ms (promise: 1 s; see make bench-api)", took.as_millis());
     let refused = api.call(0, "GET", &path("ta-keys", ""), Some(&key), "").await;
     refused.assert_problem(401, "key-revoked", "was revoked");
-    api.call(1, "GET", &path("ta-keys", ""), Some(&key), "").await.assert_problem(401, "key-revoked", "use another key");
+    api.call(1, "GET", &path("ta-keys", ""), Some(&key), "").await.assert_problem(
+        401,
+        "key-revoked",
+        "use another key",
+    );
 
     // Expiry.
     let soon = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3)).to_string();
@@ -96,10 +111,21 @@ async fn keys_are_created_used_listed_without_secrets_revoked_on_both_replicas_a
     assert_eq!(short.status, 201, "{short:?}");
     let short = short.json()["key"].as_str().expect("key").to_string();
     assert_eq!(api.call(0, "GET", &path("ta-keys", ""), Some(&short), "").await.status, 200);
-    eventually("the key expires", || async { api.call(0, "GET", &path("ta-keys", ""), Some(&short), "").await.status == 401 }).await;
-    api.call(1, "GET", &path("ta-keys", ""), Some(&short), "").await.assert_problem(401, "key-expired", "create a new key");
+    eventually("the key expires", || async {
+        api.call(0, "GET", &path("ta-keys", ""), Some(&short), "").await.status == 401
+    })
+    .await;
+    api.call(1, "GET", &path("ta-keys", ""), Some(&short), "").await.assert_problem(
+        401,
+        "key-expired",
+        "create a new key",
+    );
     let past = json!({"name": "past", "expiresAt": "2020-01-01T00:00:00Z"}).to_string();
-    api.call(0, "POST", &path("ta-keys", "/api-keys"), Some(owner), &past).await.assert_problem(422, "invalid-key-request", "in the past");
+    api.call(0, "POST", &path("ta-keys", "/api-keys"), Some(owner), &past).await.assert_problem(
+        422,
+        "invalid-key-request",
+        "in the past",
+    );
 }
 
 #[tokio::test]
@@ -111,22 +137,54 @@ async fn bad_credentials_unknown_organizations_and_oversized_bodies_are_refused_
     let good = api.call(0, "POST", &path("ta-bad", "/api-keys"), Some(owner), &create_key(&["read"])).await.json();
     let key = good["key"].as_str().expect("key").to_string();
     api.call(0, "GET", &path("ta-bad", ""), None, "").await.assert_problem(401, "unauthenticated", "Authorization");
-    api.call(0, "GET", &path("ta-bad", ""), Some("atp_live_short"), "").await.assert_problem(401, "malformed-key", "copy it whole");
+    api.call(0, "GET", &path("ta-bad", ""), Some("atp_live_short"), "").await.assert_problem(
+        401,
+        "malformed-key",
+        "copy it whole",
+    );
     let mut typo = key.clone().into_bytes();
     typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).expect("utf8");
-    api.call(1, "GET", &path("ta-bad", ""), Some(&typo), "").await.assert_problem(401, "key-checksum", "copy the key again");
+    api.call(1, "GET", &path("ta-bad", ""), Some(&typo), "").await.assert_problem(
+        401,
+        "key-checksum",
+        "copy the key again",
+    );
     let unknown = atlantiplex_operator::keys::generate().expect("key");
-    api.call(1, "GET", &path("ta-bad", ""), Some(&unknown), "").await.assert_problem(401, "unknown-key", "no such API key");
-    api.call(0, "GET", &path("ta-nobody", ""), Some(owner), "").await.assert_problem(404, "unknown-organization", "ta-nobody");
+    api.call(1, "GET", &path("ta-bad", ""), Some(&unknown), "").await.assert_problem(
+        401,
+        "unknown-key",
+        "no such API key",
+    );
+    api.call(0, "GET", &path("ta-nobody", ""), Some(owner), "").await.assert_problem(
+        404,
+        "unknown-organization",
+        "ta-nobody",
+    );
     api.call(0, "GET", &path("ta-nobody", ""), Some(&key), "").await.assert_problem(403, "key-organization", "ta-bad");
     api.call(0, "GET", "/v1/nothing", Some(&key), "").await.assert_problem(404, "not-found", "openapi.json");
-    api.call(0, "GET", &path("ta-bad", "/usage?days=7"), Some(&key), "").await.assert_problem(400, "invalid-days", "days=30");
+    api.call(0, "GET", &path("ta-bad", "/usage?days=7"), Some(&key), "").await.assert_problem(
+        400,
+        "invalid-days",
+        "days=30",
+    );
     let big = json!({"name": "x".repeat(70_000)}).to_string();
-    api.call(0, "POST", &path("ta-bad", "/api-keys"), Some(owner), &big).await.assert_problem(413, "body-too-large", "65536 bytes");
-    api.call(1, "POST", &path("ta-bad", "/api-keys"), Some(owner), "{\"name\": 5}").await.assert_problem(400, "invalid-body", "openapi.json");
+    api.call(0, "POST", &path("ta-bad", "/api-keys"), Some(owner), &big).await.assert_problem(
+        413,
+        "body-too-large",
+        "65536 bytes",
+    );
+    api.call(1, "POST", &path("ta-bad", "/api-keys"), Some(owner), "{\"name\": 5}").await.assert_problem(
+        400,
+        "invalid-body",
+        "openapi.json",
+    );
     let unknown_scope = json!({"name": "x", "scopes": ["admin"]}).to_string();
-    api.call(1, "POST", &path("ta-bad", "/api-keys"), Some(owner), &unknown_scope).await.assert_problem(400, "invalid-body", "unknown variant");
+    api.call(1, "POST", &path("ta-bad", "/api-keys"), Some(owner), &unknown_scope).await.assert_problem(
+        400,
+        "invalid-body",
+        "unknown variant",
+    );
     // Nothing was created by the refused requests.
     let listed = api.call(0, "GET", &path("ta-bad", "/api-keys"), Some(owner), "").await.json();
     assert_eq!(listed["keys"].as_array().map(Vec::len), Some(1), "{listed}");
@@ -148,15 +206,24 @@ async fn scopes_and_roles_decide_what_each_caller_may_do() {
     let reader = key_with(&["read"]).await;
     let reporter = key_with(&["usage:write"]).await;
     let manager = key_with(&["keys:write", "read"]).await;
-    let event = json!({"specversion": "1.0", "id": "e1", "source": "edge/test", "type": "io.atlantiplex.usage.bandwidth",
+    let event =
+        json!({"specversion": "1.0", "id": "e1", "source": "edge/test", "type": "io.atlantiplex.usage.bandwidth",
         "time": jiff::Timestamp::now().to_string(), "subject": "org-ta-roles", "data": {"value": "1000"}})
-    .to_string();
+        .to_string();
 
     // Keys: by scope.
     for endpoint in ["", "/members", "/teams", "/billing", "/usage", "/audit"] {
-        assert_eq!(api.call(1, "GET", &path("ta-roles", endpoint), Some(&reader), "").await.status, 200, "read {endpoint}");
+        assert_eq!(
+            api.call(1, "GET", &path("ta-roles", endpoint), Some(&reader), "").await.status,
+            200,
+            "read {endpoint}"
+        );
     }
-    api.call(0, "POST", &path("ta-roles", "/usage"), Some(&reader), &event).await.assert_problem(403, "scope", "usage:write");
+    api.call(0, "POST", &path("ta-roles", "/usage"), Some(&reader), &event).await.assert_problem(
+        403,
+        "scope",
+        "usage:write",
+    );
     let reported = api.call(0, "POST", &path("ta-roles", "/usage"), Some(&reporter), &event).await;
     assert_eq!(reported.status, 202, "{reported:?}");
     assert_eq!(reported.json()["accepted"], 1);
@@ -164,9 +231,16 @@ async fn scopes_and_roles_decide_what_each_caller_may_do() {
     assert_eq!(again.json()["duplicate"], 1, "{again:?}");
     let foreign = event.replace("org-ta-roles", "org-ta-keys");
     let foreign = api.call(1, "POST", &path("ta-roles", "/usage"), Some(&reporter), &foreign).await;
-    assert_eq!((foreign.status, foreign.json()["rejected"].as_i64()), (202, Some(1)), "another organization's namespace: {foreign:?}");
+    assert_eq!(
+        (foreign.status, foreign.json()["rejected"].as_i64()),
+        (202, Some(1)),
+        "another organization's namespace: {foreign:?}"
+    );
     api.call(0, "GET", &path("ta-roles", ""), Some(&reporter), "").await.assert_problem(403, "scope", "scope read");
-    assert_eq!(api.call(0, "POST", &path("ta-roles", "/api-keys"), Some(&manager), &create_key(&["read"])).await.status, 201);
+    assert_eq!(
+        api.call(0, "POST", &path("ta-roles", "/api-keys"), Some(&manager), &create_key(&["read"])).await.status,
+        201
+    );
     api.call(0, "POST", &path("ta-roles", "/api-keys"), Some(&manager), &create_key(&["usage:write"]))
         .await
         .assert_problem(403, "scope-escalation", "[usage:write]");
@@ -177,25 +251,50 @@ async fn scopes_and_roles_decide_what_each_caller_may_do() {
     assert_eq!(api.call(1, "GET", &path("ta-roles", "/billing"), Some(admin), "").await.status, 200);
     for person in [member, viewer] {
         assert_eq!(api.call(0, "GET", &path("ta-roles", "/members"), Some(person), "").await.status, 200);
-        api.call(0, "GET", &path("ta-roles", "/billing"), Some(person), "").await.assert_problem(403, "role", "Owner or Admin");
-        api.call(0, "GET", &path("ta-roles", "/api-keys"), Some(person), "").await.assert_problem(403, "role", "manage API keys");
+        api.call(0, "GET", &path("ta-roles", "/billing"), Some(person), "").await.assert_problem(
+            403,
+            "role",
+            "Owner or Admin",
+        );
+        api.call(0, "GET", &path("ta-roles", "/api-keys"), Some(person), "").await.assert_problem(
+            403,
+            "role",
+            "manage API keys",
+        );
     }
     let members = api.call(0, "GET", &path("ta-roles", "/members"), Some(viewer), "").await.json();
-    let roles: Vec<&str> = members["members"].as_array().expect("members").iter().filter_map(|m| m["role"].as_str()).collect();
+    let roles: Vec<&str> =
+        members["members"].as_array().expect("members").iter().filter_map(|m| m["role"].as_str()).collect();
     assert_eq!(roles, ["Owner", "Admin", "Member", "Viewer"]);
     // Someone without a role sees no such organization; a platform reader (RBAC list organizations) reads.
     let stranger = h.service_account_token("ta-stranger", &[]);
-    api.call(0, "GET", &path("ta-roles", ""), Some(&stranger), "").await.assert_problem(404, "unknown-organization", "ta-roles");
-    let platform = h.service_account_token("ta-platform", &["{apiGroups: [atlantiplex.io], resources: [organizations], verbs: [get, list]}"]);
+    api.call(0, "GET", &path("ta-roles", ""), Some(&stranger), "").await.assert_problem(
+        404,
+        "unknown-organization",
+        "ta-roles",
+    );
+    let platform = h.service_account_token(
+        "ta-platform",
+        &["{apiGroups: [atlantiplex.io], resources: [organizations], verbs: [get, list]}"],
+    );
     assert_eq!(api.call(1, "GET", &path("ta-roles", "/billing"), Some(&platform), "").await.status, 200);
-    api.call(1, "GET", &path("ta-roles", "/api-keys"), Some(&platform), "").await.assert_problem(403, "role", "manage API keys");
+    api.call(1, "GET", &path("ta-roles", "/api-keys"), Some(&platform), "").await.assert_problem(
+        403,
+        "role",
+        "manage API keys",
+    );
     // The audit log of the organization only, in pages.
     let page = api.call(0, "GET", &path("ta-roles", "/audit?limit=1"), Some(admin), "").await.json();
     assert_eq!(page["entries"].as_array().map(Vec::len), Some(1), "{page}");
     let cursor = page["nextCursor"].as_str().expect("more than one record").to_string();
-    let next = api.call(0, "GET", &path("ta-roles", &format!("/audit?limit=1&cursor={cursor}")), Some(admin), "").await.json();
+    let next =
+        api.call(0, "GET", &path("ta-roles", &format!("/audit?limit=1&cursor={cursor}")), Some(admin), "").await.json();
     assert_ne!(next["entries"][0]["id"], page["entries"][0]["id"]);
-    api.call(0, "GET", &path("ta-roles", "/audit?cursor=nonsense"), Some(admin), "").await.assert_problem(400, "invalid-cursor", "nextCursor");
+    api.call(0, "GET", &path("ta-roles", "/audit?cursor=nonsense"), Some(admin), "").await.assert_problem(
+        400,
+        "invalid-cursor",
+        "nextCursor",
+    );
 }
 
 #[tokio::test]
@@ -205,7 +304,8 @@ async fn a_declared_api_key_is_issued_into_a_secret_once_and_revoked_with_its_ob
     organization(&h, "ta-decl", Some("api-test-fast"), &["Owner"], "");
     h.apply_ok("apiVersion: atlantiplex.io/v1alpha1\nkind: ApiKey\nmetadata: {name: ta-decl-ci}\nspec: {organization: ta-decl, scopes: [read, usage:write]}\n");
     h.wait_ready("apikey", "ta-decl-ci");
-    let encoded = h.kubectl_ok(&["get", "secret", "apikey-ta-decl-ci", "-n", "org-ta-decl", "-o", "jsonpath={.data.key}"]);
+    let encoded =
+        h.kubectl_ok(&["get", "secret", "apikey-ta-decl-ci", "-n", "org-ta-decl", "-o", "jsonpath={.data.key}"]);
     use base64_decode::decode;
     let key = decode(encoded.trim());
     assert!(key.starts_with("atp_live_"), "{key}");
@@ -218,7 +318,9 @@ async fn a_declared_api_key_is_issued_into_a_secret_once_and_revoked_with_its_ob
         api.call(1, "POST", &path("ta-decl", "/usage"), Some(&key), "[]").await.status == 403
     })
     .await;
-    let again = decode(h.kubectl_ok(&["get", "secret", "apikey-ta-decl-ci", "-n", "org-ta-decl", "-o", "jsonpath={.data.key}"]).trim());
+    let again = decode(
+        h.kubectl_ok(&["get", "secret", "apikey-ta-decl-ci", "-n", "org-ta-decl", "-o", "jsonpath={.data.key}"]).trim(),
+    );
     assert_eq!(again, key, "the key is written once");
     // Through the API it cannot be revoked (the object owns it); deleting the object revokes it.
     let listed = api.call(0, "GET", &path("ta-decl", "/api-keys"), Some(&key), "").await;
@@ -249,7 +351,8 @@ async fn the_rate_limit_holds_across_both_replicas_and_every_served_call_is_mete
     let h = cluster();
     let api = Api::get();
     let tokens = organization(&h, "ta-rate", Some("api-test-slow"), &["Owner"], "");
-    let created = api.call(0, "POST", &path("ta-rate", "/api-keys"), Some(&tokens["Owner"]), &create_key(&["read"])).await;
+    let created =
+        api.call(0, "POST", &path("ta-rate", "/api-keys"), Some(&tokens["Owner"]), &create_key(&["read"])).await;
     // api-test-slow: 120 per minute (2/s), 10 at once. The key's creation was the first call.
     assert_eq!(created.status, 201, "{created:?}");
     let key = created.json()["key"].as_str().expect("key").to_string();
@@ -273,14 +376,20 @@ async fn the_rate_limit_holds_across_both_replicas_and_every_served_call_is_mete
     assert_eq!(accepted + limited.len(), 60, "only 200 and 429: {replies:?}");
     let most = 10.0 + 2.0 * window + 1.0;
     println!("rate limit: {accepted} of 60 accepted in {window:.1} s across 2 replicas (at most {most:.0})");
-    assert!((accepted as f64) <= most, "{accepted} accepted in {window:.1} s: more than burst + rate × time ({most:.0})");
+    assert!(
+        (accepted as f64) <= most,
+        "{accepted} accepted in {window:.1} s: more than burst + rate × time ({most:.0})"
+    );
     assert!(accepted >= 10, "at least the burst passes: {accepted}");
     let ok = replies.iter().find(|r| r.status == 200).expect("one accepted");
     assert_eq!(ok.headers.get("ratelimit-limit").map(String::as_str), Some("10"));
     assert!(ok.headers.contains_key("ratelimit-remaining") && ok.headers.contains_key("ratelimit-reset"), "{ok:?}");
     let refused = limited.first().expect("one refused");
     refused.assert_problem(429, "rate-limit", "120 requests per minute");
-    assert!(refused.headers.get("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 1), "{refused:?}");
+    assert!(
+        refused.headers.get("retry-after").and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s >= 1),
+        "{refused:?}"
+    );
     // Served calls (the create and the accepted reads) reach the API-calls meter; refused ones do not.
     let ledger = Ledger::connect(&api.database_url).await.expect("ledger");
     let period = calendar_month(jiff::Timestamp::now()).expect("period");
@@ -305,11 +414,17 @@ async fn the_ip_allow_list_is_applied_to_the_address_behind_a_trusted_proxy_only
     api.call_with(0, "GET", &path("ta-ip", ""), Some(owner), "", &from("203.0.113.7, 198.51.100.1"))
         .await
         .assert_problem(403, "ip-allow-list", "198.51.100.1 is not in");
-    api.call(0, "GET", &path("ta-ip", ""), Some(owner), "").await.assert_problem(403, "ip-allow-list", "127.0.0.1 is not in");
+    api.call(0, "GET", &path("ta-ip", ""), Some(owner), "").await.assert_problem(
+        403,
+        "ip-allow-list",
+        "127.0.0.1 is not in",
+    );
     // Replica B trusts no proxy: a header a client can set changes nothing.
-    api.call_with(1, "GET", &path("ta-ip", ""), Some(owner), "", &from("203.0.113.7"))
-        .await
-        .assert_problem(403, "ip-allow-list", "127.0.0.1 is not in");
+    api.call_with(1, "GET", &path("ta-ip", ""), Some(owner), "", &from("203.0.113.7")).await.assert_problem(
+        403,
+        "ip-allow-list",
+        "127.0.0.1 is not in",
+    );
 }
 
 #[tokio::test]
@@ -317,9 +432,10 @@ async fn the_served_openapi_document_is_the_committed_one() {
     let api = Api::get();
     let served = api.call(0, "GET", "/v1/openapi.json", None, "").await;
     assert_eq!(served.status, 200, "{served:?}");
-    let committed: Value =
-        serde_json::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/v1.json")).expect("file"))
-            .expect("JSON");
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/v1.json")).expect("file"),
+    )
+    .expect("JSON");
     assert_eq!(served.json(), committed);
 }
 

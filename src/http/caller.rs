@@ -86,7 +86,10 @@ pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next
         )
         .into_response(),
     };
-    app.calls.count(&counted, &namespace);
+    // A refusal by a handler (role, scope, no such key) is no served call, as no refusal of the gate is.
+    if !matches!(response.status().as_u16(), 401 | 403 | 404 | 429) {
+        app.calls.count(&counted, &namespace);
+    }
     if let Some(verdict) = verdict {
         rate_headers(response.headers_mut(), &verdict);
     }

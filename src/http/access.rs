@@ -112,11 +112,17 @@ pub fn may_grant(grant: &Grant, requested: &[Scope]) -> Result<(), Problem> {
 }
 
 /// API access is a plan feature: without it, a 403 naming the cheapest plan that has it.
-pub fn api_access(organization: &str, plan_name: &str, plan: Option<&Plan>, catalog: &[Plan]) -> Result<(), Problem> {
+/// `catalog` (every Plan) is read only to name the upgrade of a refusal.
+pub fn api_access(
+    organization: &str,
+    plan_name: &str,
+    plan: Option<&Plan>,
+    catalog: impl FnOnce() -> Vec<Plan>,
+) -> Result<(), Problem> {
     if plan.is_some_and(|p| p.spec.features.api_access) {
         return Ok(());
     }
-    let upgrade = catalog
+    let upgrade = catalog()
         .iter()
         .filter(|p| p.spec.features.api_access && !p.spec.internal)
         .min_by_key(|p| p.spec.price.amount_cents)
@@ -157,6 +163,24 @@ mod tests {
         assert!(refused.detail.contains("scope usage:write"), "{}", refused.detail);
         assert!(authorize(&Grant::PlatformReader, Action::ReadBilling).is_ok());
         assert!(authorize(&Grant::PlatformReader, Action::ManageKeys).is_err());
+    }
+
+    #[test]
+    fn a_plan_without_api_access_is_refused_naming_the_cheapest_plan_with_it() {
+        let plan = |name: &str, cents: i64, api: bool| -> Plan {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "atlantiplex.io/v1alpha1", "kind": "Plan", "metadata": {"name": name},
+                "spec": {"price": {"amountCents": cents, "currency": "usd", "interval": "Month"}, "features": {"apiAccess": api}}
+            }))
+            .unwrap()
+        };
+        let catalog = vec![plan("free", 0, false), plan("enterprise", 9999, true), plan("professional", 2999, true)];
+        let free = catalog[0].clone();
+        let refused = api_access("acme", "free", Some(&free), || catalog.clone()).unwrap_err();
+        assert_eq!((refused.status, refused.rule.as_str()), (403, "plan-api-access"));
+        assert!(refused.detail.contains("upgrade to plan professional"), "{}", refused.detail);
+        let professional = catalog[2].clone();
+        assert!(api_access("acme", "professional", Some(&professional), || unreachable!()).is_ok());
     }
 
     #[test]

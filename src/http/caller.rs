@@ -123,12 +123,11 @@ async fn admit_call(
         ));
     }
     let organization = app.caches.organization(org_name).ok_or_else(|| unknown_organization(org_name))?;
-    let choice = crate::tenancy::plan::effective_plan(
-        &organization,
-        app.caches.subscriptions_of(org_name).iter(),
-        &app.default_plan,
-    );
-    let plan_name = organization.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or(choice.plan);
+    // The plan the operator applies (its status); before its first reconcile, the choice it would make.
+    let plan_name = organization.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or_else(|| {
+        let subscriptions = app.caches.subscriptions_of(org_name);
+        crate::tenancy::plan::effective_plan(&organization, subscriptions.iter(), &app.default_plan).plan
+    });
     let plan = app.caches.plan(&plan_name);
     let (grant, actor) = match credential {
         Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
@@ -137,7 +136,7 @@ async fn admit_call(
             (grant.ok_or_else(|| unknown_organization(org_name))?, requester.username)
         }
     };
-    access::api_access(org_name, &plan_name, plan.as_ref(), &app.caches.plans())?;
+    access::api_access(org_name, &plan_name, plan.as_ref(), || app.caches.plans())?;
     if let Some(peer) = peer {
         check_allow_list(app, &organization, plan.as_ref(), peer, headers)?;
     }

@@ -82,6 +82,9 @@ pub struct Ledger {
     /// SQLite has one writer: usage batches queue here in arrival order instead of retrying on SQLITE_BUSY,
     /// whose back-off is not first come, first served (a batch could wait past the busy timeout).
     usage_writer: Arc<tokio::sync::Mutex<()>>,
+    /// PostgreSQL: the connections of the tenant API's rate limits, opened on first use (see `rate_limits`).
+    rate_limit_pool: Arc<tokio::sync::OnceCell<sqlx::AnyPool>>,
+    url: Arc<str>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -110,6 +113,8 @@ impl Ledger {
             target: target.display().into(),
             sqlite_path,
             usage_writer: Default::default(),
+            rate_limit_pool: Default::default(),
+            url: url.into(),
         })
     }
 

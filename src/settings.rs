@@ -100,6 +100,20 @@ impl Default for Settings {
     }
 }
 
+/// The Kubernetes client configuration: the `--kubeconfig` file when given, else the usual inference
+/// ($KUBECONFIG, ~/.kube/config, the in-cluster ServiceAccount). One copy for every subcommand.
+pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
+    use anyhow::Context as _;
+    match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            Ok(kube::Config::from_custom_kubeconfig(file, &Default::default()).await?)
+        }
+        None => kube::Config::infer().await.context("no Kubernetes configuration found (set --kubeconfig)"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,6 @@ use crate::ledger::{self, Ledger, UsageWindow};
 use crate::metering::report::{self, Inputs, Span, Window};
 use crate::metering::terms::{PlanTerms, plan_terms};
 use crate::metering::{intake, report_table, window_start};
-use anyhow::Context as _;
 use jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
@@ -143,14 +142,7 @@ async fn lookup(args: &UsageArgs) -> Lookup {
 }
 
 async fn read_cluster(args: &UsageArgs) -> anyhow::Result<Lookup> {
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
-        }
-        None => kube::Config::infer().await.context("no Kubernetes configuration found")?,
-    };
+    let config = crate::settings::kube_config(args.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
     let Some(org) = Api::<Organization>::all(client.clone()).get_opt(&args.org).await? else {
         return Ok(Lookup::NotFound);

@@ -12,7 +12,7 @@ pub mod settings;
 pub use certs::{Renewal, ServingCert, from_dir as certificate_from_dir, renewal};
 pub use facts::PlatformAdmins;
 pub use review::Webhook;
-pub use server::{CertResolver, router, serve_tls};
+pub use server::{CertResolver, router, serve_tls, tls_acceptor};
 
 use crate::controller::{Context, apply};
 use crate::metrics::Metrics;

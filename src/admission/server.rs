@@ -95,6 +95,22 @@ pub fn client_verifier(path: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier
         .with_context(|| format!("--webhook-client-ca {}", path.display()))
 }
 
+/// TLS 1.2 and 1.3 with ring, HTTP/2 and HTTP/1.1 by ALPN, the certificate from `resolver`; with
+/// `client_verifier`, only clients it accepts get past the handshake. The webhook's and the tenant API's.
+pub fn tls_acceptor(
+    resolver: Arc<CertResolver>,
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<TlsAcceptor, rustls::Error> {
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()?;
+    let mut config = match client_verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier).with_cert_resolver(resolver),
+        None => builder.with_no_client_auth().with_cert_resolver(resolver),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 /// Serves `app` over TLS on `listener` until the process ends. With `client_verifier`, a
 /// connection without an accepted client certificate ends in the handshake: its request is
 /// never read, answered or recorded.
@@ -105,21 +121,13 @@ pub async fn serve_tls(
     client_verifier: Option<Arc<dyn ClientCertVerifier>>,
 ) {
     let verified = client_verifier.is_some();
-    let mut config =
-        match rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-        {
-            Ok(builder) => match client_verifier {
-                Some(verifier) => builder.with_client_cert_verifier(verifier).with_cert_resolver(resolver),
-                None => builder.with_no_client_auth().with_cert_resolver(resolver),
-            },
-            Err(err) => {
-                tracing::error!(%err, "cannot configure TLS for the webhook");
-                return;
-            }
-        };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = match tls_acceptor(resolver, client_verifier) {
+        Ok(acceptor) => acceptor,
+        Err(err) => {
+            tracing::error!(%err, "cannot configure TLS for the webhook");
+            return;
+        }
+    };
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,

@@ -226,14 +226,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => ledger::AuditLogOptions::for_ledger(&ledger),
     };
     let audit = ledger::AuditLog::start(ledger.clone(), journal).await.context("starting the audit log")?;
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
-        }
-        None => kube::Config::infer().await.context("no Kubernetes configuration found (set --kubeconfig)")?,
-    };
+    let config = atlantiplex_operator::settings::kube_config(args.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config.clone())?;
     let version = client.apiserver_version().await.context("cannot reach the Kubernetes API server")?;
     tracing::info!(

@@ -14,7 +14,6 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 /// A client must send its request headers within this time.
@@ -34,14 +33,7 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
     let trusted_proxies = super::client_address::parse_networks(&args.trusted_proxies)
         .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
     let ledger = crate::ledger::Ledger::connect(&args.database_url).await?;
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
-        }
-        None => kube::Config::infer().await.context("no Kubernetes configuration found (set --kubeconfig)")?,
-    };
+    let config = crate::settings::kube_config(args.kubeconfig.as_deref()).await?;
     let client = kube::Client::try_from(config)?;
     let limiter = rate_limit::Limiter::new(args.rate_limit_store, &ledger)?;
     let caches = caches::Caches::start(&client);
@@ -124,18 +116,13 @@ async fn reload_certificate(dir: std::path::PathBuf, resolver: Arc<CertResolver>
 }
 
 async fn serve(listener: tokio::net::TcpListener, resolver: Arc<CertResolver>, app: axum::Router) {
-    let config = match rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-    {
-        Ok(builder) => builder.with_no_client_auth().with_cert_resolver(resolver),
+    let acceptor = match crate::admission::tls_acceptor(resolver, None) {
+        Ok(acceptor) => acceptor,
         Err(err) => {
             tracing::error!(%err, "cannot configure TLS");
             return;
         }
     };
-    let mut config = config;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(conn) => conn,

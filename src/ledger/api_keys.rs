@@ -72,13 +72,12 @@ impl<'r> FromRow<'r, AnyRow> for ApiKey {
 const COLUMNS: &str = "id, organization, name, prefix, hash, scopes, origin, created_by, created_at_us, \
                        expires_at_us, revoked_at_us, last_used_at_us, updated_at_us";
 
-impl Ledger {
-    /// Stores a new key. A second key with the same id or hash is an error.
-    pub async fn insert_api_key(&self, key: &NewApiKey<'_>) -> Result<ApiKey> {
-        let now = to_micros(Timestamp::now());
-        sqlx::query(&format!(
-            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $9)"
-        ))
+/// A new row's values: created and updated now, never revoked or used yet.
+const VALUES: &str = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $9)";
+
+/// `sql` (an insert of [`VALUES`]) with `key` bound, stamped now.
+fn bind_new<'q>(sql: &'q str, key: &NewApiKey<'q>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
         .bind(key.id)
         .bind(key.organization)
         .bind(key.name)
@@ -87,10 +86,14 @@ impl Ledger {
         .bind(key.scopes)
         .bind(key.origin)
         .bind(key.created_by)
-        .bind(now)
+        .bind(to_micros(Timestamp::now()))
         .bind(key.expires_at.map(to_micros))
-        .execute(&self.pool)
-        .await?;
+}
+
+impl Ledger {
+    /// Stores a new key. A second key with the same id or hash is an error.
+    pub async fn insert_api_key(&self, key: &NewApiKey<'_>) -> Result<ApiKey> {
+        bind_new(&format!("INSERT INTO api_keys ({COLUMNS}) VALUES {VALUES}"), key).execute(&self.pool).await?;
         self.api_key(key.organization, key.id)
             .await?
             .ok_or_else(|| LedgerError::invalid("api key", format!("{} vanished after its insert", key.id)))
@@ -99,24 +102,16 @@ impl Ledger {
     /// Stores or updates the key declared by an `ApiKey` resource (its id is the resource's): the hash of the
     /// key its Secret holds, its scopes and expiry. A revoked key stays revoked.
     pub async fn upsert_declared_api_key(&self, key: &NewApiKey<'_>) -> Result<()> {
-        let now = to_micros(Timestamp::now());
-        sqlx::query(&format!(
-            "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $9) \
+        bind_new(
+            &format!(
+                "INSERT INTO api_keys ({COLUMNS}) VALUES {VALUES} \
              ON CONFLICT (id) DO UPDATE SET prefix = excluded.prefix, hash = excluded.hash, \
              scopes = excluded.scopes, expires_at_us = excluded.expires_at_us, updated_at_us = excluded.updated_at_us \
              WHERE api_keys.hash <> excluded.hash OR api_keys.scopes <> excluded.scopes \
              OR COALESCE(api_keys.expires_at_us, -1) <> COALESCE(excluded.expires_at_us, -1)"
-        ))
-        .bind(key.id)
-        .bind(key.organization)
-        .bind(key.name)
-        .bind(key.prefix)
-        .bind(key.hash)
-        .bind(key.scopes)
-        .bind(key.origin)
-        .bind(key.created_by)
-        .bind(now)
-        .bind(key.expires_at.map(to_micros))
+            ),
+            key,
+        )
         .execute(&self.pool)
         .await?;
         Ok(())

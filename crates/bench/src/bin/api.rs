@@ -266,8 +266,8 @@ async fn load(
         args.warmup,
         replicas.len()
     );
-    // The warm-up's calls reach the API-calls meter's next flush (every second) before counting starts.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The warm-up's calls reach the API-calls meter's next flush before counting starts.
+    tokio::time::sleep(atlantiplex_operator::http::call_meter::FLUSH_EVERY + Duration::from_millis(500)).await;
     let pids: Vec<u32> = processes.iter().map(|p| p.child.id()).collect();
     let pg_cpu = || run.pg.and_then(|pg| pg.postmaster).map(api_load::tree_cpu_seconds).unwrap_or(0.0);
     let meter_rows = run.pg.map(Pg::meter_rows);
@@ -289,8 +289,8 @@ async fn load(
     result["machine_cpu_busy_seconds"] = json!(after.3.0 - before.3.0);
     if let (Some(pg), Some(before)) = (run.pg, meter_rows) {
         result["postgres_cpu_seconds"] = json!(postgres_cpu);
-        // Read after the replicas' next flush (every second), so the run's last calls are in.
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Read after the replicas' next flush, so the run's last calls are in.
+        tokio::time::sleep(atlantiplex_operator::http::call_meter::FLUSH_EVERY + Duration::from_millis(500)).await;
         let rows = pg.meter_rows() - before;
         result["api_call_meter_inserts"] = json!(rows);
         result["api_call_meter_inserts_per_second"] = json!(rows / (warmup + seconds).as_secs_f64());

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Go test tooling (control plane, etcd, helm, stripe-mock) from the pinned modules in
+# Builds the Go test tooling (control plane, etcd, helm, stripe-mock, hydra) from the pinned modules in
 # hack/tools/* and caches the binaries outside the repo, keyed by module version and go.sum hash,
 # so a second run is a no-op. Prints the cache's bin directory on stdout (last line).
 #
-#   hack/build-tools.sh [component ...]     components: kubernetes etcd helm stripe-mock (default all)
+#   hack/build-tools.sh [component ...]     components: kubernetes etcd helm stripe-mock hydra (default all)
 #   ATLANTIPLEX_TOOLS_CACHE=/path           cache root (default ~/.cache/atlantiplex-tools)
 set -euo pipefail
 
@@ -14,7 +14,7 @@ mkdir -p "$bin"
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 components=("$@")
-[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd helm stripe-mock)
+[ ${#components[@]} -gt 0 ] || components=(kubernetes etcd helm stripe-mock hydra)
 
 log() { printf '[build-tools] %s\n' "$*" >&2; }
 started=$SECONDS
@@ -23,7 +23,8 @@ started=$SECONDS
 mod_version() { awk -v m="$2" '$1==m && $2 ~ /^v/ {print $2; exit} $1=="require" && $2==m {print $3; exit}' "$1/go.mod"; }
 
 # Build one component into $cache/<component>-<version>-<hash>/ and link its binaries into $bin.
-# $1 component dir, $2 module whose version keys the cache, $3 ldflags, $4... "name=package" pairs
+# $1 component dir, $2 module whose version keys the cache, $3 ldflags, $4... "name=package" pairs.
+# $BUILD_TAGS and $CGO (default 0) apply to this one call.
 build() {
   local component=$1 dir="$here/tools/$1" key_mod=$2 ldflags=$3; shift 3
   local version hash out
@@ -39,7 +40,7 @@ build() {
     for pair in "$@"; do
       n=$((n + 1)); t=$SECONDS
       log "$component: building ${pair%%=*} ($n of $#)..."
-      (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out/${pair%%=*}" "${pair#*=}")
+      (cd "$dir" && CGO_ENABLED=${CGO:-0} go build -trimpath -tags "${BUILD_TAGS:-}" -ldflags "$ldflags" -o "$out/${pair%%=*}" "${pair#*=}")
       log "$component: ${pair%%=*} built in $((SECONDS - t))s"
     done
     touch "$out/.complete"
@@ -72,6 +73,12 @@ for c in "${components[@]}"; do
       ;;
     stripe-mock)
       build stripe-mock github.com/stripe/stripe-mock "-s -w" stripe-mock=github.com/stripe/stripe-mock
+      ;;
+    hydra)
+      # The OIDC provider for SSO tests and `make run`. Its in-memory store (dsn: memory) is SQLite,
+      # which needs cgo and these tags ("SQLite support was not built into the binary" otherwise).
+      CGO=1 BUILD_TAGS=sqlite,sqlite_omit_load_extension \
+        build hydra github.com/ory/hydra/v2 "-s -w" hydra=github.com/ory/hydra/v2
       ;;
     *) log "unknown component $c"; exit 2 ;;
   esac

@@ -303,9 +303,12 @@ impl Authorizer {
     /// The token's user (name and groups) when the API server accepts it; otherwise the refusal.
     pub async fn authenticate_user(&self, headers: &HeaderMap) -> Result<crate::admission::policy::Requester, Outcome> {
         match self.authenticate(headers).await {
-            Outcome::Allowed { user, groups } => {
-                Ok(crate::admission::policy::Requester { username: user, groups, platform_admin: false })
-            }
+            Outcome::Allowed { user, groups } => Ok(crate::admission::policy::Requester {
+                username: user,
+                groups,
+                now: jiff::Timestamp::now().as_second(),
+                ..Default::default()
+            }),
             other => Err(other),
         }
     }

@@ -10,6 +10,7 @@ pub mod controller;
 pub mod error;
 pub mod http;
 pub mod http_auth;
+pub mod identity;
 pub mod keys;
 pub mod leader;
 pub mod ledger;

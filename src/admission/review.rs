@@ -121,7 +121,14 @@ impl Webhook {
         let username = request.user_info.username.clone().unwrap_or_default();
         let groups = request.user_info.groups.clone().unwrap_or_default();
         let platform_admin = self.admins.contains(ctx, &username, &groups);
-        Requester { username, groups, platform_admin }
+        let authenticated_at = request
+            .user_info
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get(crate::identity::EXTRA_AUTH_TIME))
+            .and_then(|values| values.first())
+            .and_then(|value| value.parse::<i64>().ok());
+        Requester { username, groups, platform_admin, authenticated_at, now: jiff::Timestamp::now().as_second() }
     }
 
     /// A decision that rests on what the caches say about the organization — that it does not
@@ -168,6 +175,12 @@ impl Webhook {
         };
         let requester = self.requester(ctx, request);
         let policy = &self.policy;
+        if let Some(org) = facts.organization(&organization_of(ctx, request)) {
+            let (plan_name, plan) = policy::plan_of(&org, facts, policy);
+            if let Some(denial) = policy::identity_gate(&org, &plan_name, plan.as_ref(), &requester) {
+                return denial;
+            }
+        }
         macro_rules! typed {
             ($t:ty) => {
                 match (typed::<$t>(&request.old_object), typed::<$t>(&request.object)) {

@@ -240,12 +240,13 @@ async fn person_grant(
         return Ok(Some(Grant::Role(role)));
     }
     let name = organization.metadata.name.as_deref().unwrap_or_default();
+    let mfa = crate::admission::policy::mfa_required(organization);
     let team_role = app
         .caches
         .teams_of(name)
         .iter()
         .flat_map(|t| t.spec.members.iter())
-        .filter(|m| requester.is(m.kind, &m.name, m.namespace.as_deref()))
+        .filter(|m| requester.is_bound_as(m.kind, &m.name, m.namespace.as_deref(), mfa))
         .map(|m| m.role)
         .max_by_key(|r: &Role| r.rank());
     if let Some(role) = team_role {

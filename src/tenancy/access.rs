@@ -51,10 +51,9 @@ pub fn organization_access(
     }
     let mut subjects: BTreeSet<Subject> =
         organization_grants(tenant, &mut Vec::new()).into_iter().map(|(subject, _)| subject).collect();
-    subjects.extend(teams.iter().flat_map(|t| t.spec.members.iter()).map(|m| Subject {
-        kind: m.kind,
-        name: m.name.clone(),
-        namespace: m.namespace.clone(),
+    subjects.extend(teams.iter().flat_map(|t| t.spec.members.iter()).map(|m| {
+        let subject = Subject { kind: m.kind, name: m.name.clone(), namespace: m.namespace.clone() };
+        crate::identity::bound_subject(&subject, tenant.mfa_required())
     }));
     let role = ClusterRole { metadata: meta.clone(), rules: Some(rules), aggregation_rule: None };
     let binding = ClusterRoleBinding {

@@ -59,6 +59,11 @@ pub struct Tenant<'a> {
 }
 
 impl Tenant<'_> {
+    /// People reach this organization only through their MFA twins (see `identity`).
+    pub fn mfa_required(&self) -> bool {
+        self.org.spec.security.as_ref().is_some_and(|s| s.mfa_required)
+    }
+
     pub fn slug(&self) -> &str {
         &self.org.spec.slug
     }

@@ -4,6 +4,7 @@
 use super::Tenant;
 use super::labels::BINDING_PREFIX;
 use crate::api::{Role, Subject, SubjectKind};
+use crate::identity;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject as RbacSubject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::BTreeMap;
@@ -54,7 +55,8 @@ pub fn bindings_from_grants(
     (present, absent)
 }
 
-/// The organization's grants: owners, members and (plans with SSO) identity-provider groups.
+/// The organization's grants: owners, members and (plans with SSO) identity-provider groups, as
+/// RBAC binds them (`identity::bound_subject`: MFA twins when the organization requires MFA).
 pub fn organization_grants(tenant: &Tenant, warnings: &mut Vec<String>) -> Vec<(Subject, Role)> {
     let spec = &tenant.org.spec;
     let mut grants: Vec<(Subject, Role)> = spec.owners.iter().map(|s| (s.clone(), Role::Owner)).collect();
@@ -62,10 +64,7 @@ pub fn organization_grants(tenant: &Tenant, warnings: &mut Vec<String>) -> Vec<(
     let sso = spec.security.as_ref().map(|s| s.sso_group_mappings.as_slice()).unwrap_or_default();
     if !sso.is_empty() {
         if tenant.plan.spec.features.sso {
-            grants.extend(
-                sso.iter()
-                    .map(|m| (Subject { kind: SubjectKind::Group, name: m.group.clone(), namespace: None }, m.role)),
-            );
+            grants.extend(sso.iter().map(|m| (identity::sso_subject(&m.group), m.role)));
         } else {
             warnings.push(format!(
                 "spec.security.ssoGroupMappings ignored: plan {} does not include SSO (upgrade to a plan with features.sso)",
@@ -73,7 +72,8 @@ pub fn organization_grants(tenant: &Tenant, warnings: &mut Vec<String>) -> Vec<(
             ));
         }
     }
-    grants
+    let mfa = tenant.mfa_required();
+    grants.into_iter().map(|(subject, role)| (identity::bound_subject(&subject, mfa), role)).collect()
 }
 
 /// Each subject with the strongest role any of its grants gives it.

@@ -171,7 +171,7 @@ pub fn desired_team(tenant: &Tenant, team: &Team, placement: &Placement, teams: 
             grants.extend(t.spec.members.iter().map(|m| {
                 let subject =
                     crate::api::Subject { kind: m.kind, name: m.name.clone(), namespace: m.namespace.clone() };
-                (subject, m.role)
+                (crate::identity::bound_subject(&subject, tenant.mfa_required()), m.role)
             }));
         }
     }

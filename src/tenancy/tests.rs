@@ -218,8 +218,33 @@ fn enterprise_features_custom_domains_tls_allow_list_and_sso() {
     let rules = t.network_policy.spec.clone().unwrap().ingress.unwrap();
     assert_eq!(rules[1].from.as_ref().unwrap()[0].ip_block.as_ref().unwrap().cidr, "203.0.113.0/24");
     let member = t.bindings.iter().find(|b| b.metadata.name.as_deref() == Some("atlantiplex-member")).unwrap();
-    assert_eq!(member.subjects.as_ref().unwrap()[0].name, "globex:eng");
+    assert_eq!(
+        member.subjects.as_ref().unwrap()[0].name,
+        "oidc:globex:eng",
+        "the IdP's group, as kube-apiserver names it"
+    );
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+}
+
+#[test]
+fn an_mfa_organization_binds_every_person_through_their_mfa_twin() {
+    let mut org = globex();
+    org.spec.security.as_mut().unwrap().mfa_required = true;
+    org.spec.owners.push(crate::api::Subject {
+        kind: crate::api::SubjectKind::ServiceAccount,
+        name: "argocd".into(),
+        namespace: Some("argocd".into()),
+    });
+    let t = build(&org, "enterprise", false);
+    let subjects = |role: &str| {
+        let binding = t.bindings.iter().find(|b| b.metadata.name.as_deref() == Some(role)).unwrap();
+        binding.subjects.clone().unwrap().into_iter().map(|s| (s.kind, s.name)).collect::<Vec<_>>()
+    };
+    let owners = subjects("atlantiplex-owner");
+    assert!(owners.contains(&("Group".into(), "hank#mfa".into())), "{owners:?}");
+    assert!(owners.contains(&("ServiceAccount".into(), "argocd".into())), "machines keep their binding: {owners:?}");
+    assert!(!owners.iter().any(|(_, n)| n == "hank"), "no password-only binding: {owners:?}");
+    assert_eq!(subjects("atlantiplex-member"), [("Group".to_string(), "oidc:globex:eng#mfa".to_string())]);
 }
 
 #[test]

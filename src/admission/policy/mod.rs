@@ -2,15 +2,19 @@
 //! and in-memory facts. Pure: no I/O, no clock, so every rule is unit-tested without a cluster.
 
 mod finalizer;
+mod identity_gate;
 mod namespaced;
 mod organization;
 mod subscription;
 pub(crate) mod team;
 
 #[cfg(test)]
+mod identity_tests;
+#[cfg(test)]
 mod tests;
 
 pub use finalizer::finalizer_ops;
+pub use identity_gate::identity_gate;
 pub use namespaced::{
     ALLOWED_INGRESS_ANNOTATIONS, managed_object, namespace, organization_hosts, tenant_ingress, tenant_service,
 };
@@ -32,6 +36,11 @@ pub struct Requester {
     pub groups: Vec<String>,
     /// A platform admin (system:masters, a configured group or user, cluster-admin binding).
     pub platform_admin: bool,
+    /// When the person signed in at the identity provider (the ID token's `auth_time`, seconds
+    /// since the epoch); none for certificates, service accounts and API keys.
+    pub authenticated_at: Option<i64>,
+    /// When the request is checked (seconds since the epoch): the clock, passed in.
+    pub now: i64,
 }
 
 impl Requester {
@@ -51,6 +60,22 @@ impl Requester {
 
     pub fn is_subject(&self, subject: &Subject) -> bool {
         self.is(subject.kind, &subject.name, subject.namespace.as_deref())
+    }
+
+    /// Whether the subject, as RBAC binds it in an organization (MFA twins when it requires
+    /// MFA), names this requester.
+    pub fn is_bound(&self, subject: &Subject, mfa_required: bool) -> bool {
+        self.is_subject(&crate::identity::bound_subject(subject, mfa_required))
+    }
+
+    pub fn is_bound_as(&self, kind: SubjectKind, name: &str, namespace: Option<&str>, mfa_required: bool) -> bool {
+        let subject = Subject { kind, name: name.to_string(), namespace: namespace.map(String::from) };
+        self.is_bound(&subject, mfa_required)
+    }
+
+    /// Signed in with a second factor: the API server gave the MFA twins (see `identity`).
+    pub fn second_factor(&self) -> bool {
+        crate::identity::has_mfa_twin(&self.groups)
     }
 }
 
@@ -159,17 +184,34 @@ pub fn owning_organization(facts: &dyn Facts, who: &Requester, org_name: &str) -
 }
 
 /// The requester's strongest role in an organization: owners, members, and SSO groups when
-/// the plan includes SSO (the same grants the controller binds).
+/// the plan includes SSO — the same grants, bound the same way (MFA twins), as the controller's
+/// RoleBindings.
 pub fn organization_role(org: &Organization, who: &Requester, sso: bool) -> Option<Role> {
+    role_in(org, who, sso, mfa_required(org))
+}
+
+/// The role the requester would have if the organization did not require MFA: tells "not a
+/// member" from "a member who must sign in again with a second factor".
+pub fn role_without_mfa(org: &Organization, who: &Requester, sso: bool) -> Option<Role> {
+    role_in(org, who, sso, false)
+}
+
+pub fn mfa_required(org: &Organization) -> bool {
+    org.spec.security.as_ref().is_some_and(|s| s.mfa_required)
+}
+
+fn role_in(org: &Organization, who: &Requester, sso: bool, mfa: bool) -> Option<Role> {
     let spec = &org.spec;
     let mut roles: Vec<Role> = Vec::new();
-    if spec.owners.iter().any(|s| who.is_subject(s)) {
+    if spec.owners.iter().any(|s| who.is_bound(s, mfa)) {
         roles.push(Role::Owner);
     }
-    roles.extend(spec.members.iter().filter(|m| who.is(m.kind, &m.name, m.namespace.as_deref())).map(|m| m.role));
+    roles.extend(spec.members.iter().filter(|m| who.is_bound(&m.subject(), mfa)).map(|m| m.role));
     if sso {
         let mappings = spec.security.as_ref().map(|s| s.sso_group_mappings.as_slice()).unwrap_or_default();
-        roles.extend(mappings.iter().filter(|m| who.groups.contains(&m.group)).map(|m| m.role));
+        roles.extend(
+            mappings.iter().filter(|m| who.is_bound(&crate::identity::sso_subject(&m.group), mfa)).map(|m| m.role),
+        );
     }
     roles.into_iter().max_by_key(|r| r.rank())
 }

@@ -22,7 +22,7 @@ pub fn team(config: &PolicyConfig, facts: &dyn Facts, req: &Request<Team>) -> De
     let org_role = organization_role(&org, who, sso_enabled(plan.as_ref()));
     let teams: BTreeMap<String, Team> =
         facts.teams_of(org_name).into_iter().filter_map(|t| Some((t.metadata.name.clone()?, t))).collect();
-    let scope = Scope { org_role, teams: &teams, who };
+    let scope = Scope { org_role, teams: &teams, who, mfa: super::mfa_required(&org) };
     let name = team.metadata.name.as_deref().unwrap_or_default();
     let is_manager = matches!(org_role, Some(Role::Owner | Role::Admin)) || who.platform_admin;
 
@@ -153,6 +153,8 @@ struct Scope<'a> {
     org_role: Option<Role>,
     teams: &'a BTreeMap<String, Team>,
     who: &'a Requester,
+    /// The organization requires MFA: team members count through their MFA twins.
+    mfa: bool,
 }
 
 impl Scope<'_> {
@@ -171,7 +173,12 @@ impl Scope<'_> {
                 _ => self.teams.get(&name),
             };
             let Some(team) = team else { break };
-            for m in team.spec.members.iter().filter(|m| self.who.is(m.kind, &m.name, m.namespace.as_deref())) {
+            for m in team
+                .spec
+                .members
+                .iter()
+                .filter(|m| self.who.is_bound_as(m.kind, &m.name, m.namespace.as_deref(), self.mfa))
+            {
                 if best.is_none_or(|b| m.role.rank() > b.rank()) {
                     best = Some(m.role);
                 }

@@ -101,11 +101,16 @@ fn world() -> World {
 }
 
 fn user(name: &str) -> Requester {
-    Requester { username: name.into(), groups: vec!["system:authenticated".into()], platform_admin: false }
+    Requester { username: name.into(), groups: vec!["system:authenticated".into()], ..Default::default() }
 }
 
 fn admin() -> Requester {
-    Requester { username: "root".into(), groups: vec!["system:masters".into()], platform_admin: true }
+    Requester {
+        username: "root".into(),
+        groups: vec!["system:masters".into()],
+        platform_admin: true,
+        ..Default::default()
+    }
 }
 
 fn update_org(w: &World, who: &Requester, change: impl Fn(&mut Organization)) -> Decision {

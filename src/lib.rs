@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod auth_config_command;
 pub mod billing;
 pub mod controller;
 pub mod error;
@@ -15,8 +16,10 @@ pub mod keys;
 pub mod leader;
 pub mod ledger;
 pub mod log_level;
+pub mod login_command;
 pub mod metering;
 pub mod metrics;
+pub mod oidc;
 pub mod settings;
 pub mod tenancy;
 pub mod usage_command;

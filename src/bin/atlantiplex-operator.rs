@@ -35,6 +35,11 @@ enum Command {
     Usage(atlantiplex_operator::usage_command::UsageArgs),
     /// Serve the tenant API (`/v1`, docs/tenant-api.md) until SIGTERM/SIGINT.
     Api(Box<atlantiplex_operator::http::ApiArgs>),
+    /// Print the kube-apiserver --authentication-config that trusts an OpenID Connect provider with the
+    /// names the operator binds (docs/sso.md).
+    AuthenticationConfig(atlantiplex_operator::auth_config_command::AuthenticationConfigArgs),
+    /// Sign in at the OpenID Connect provider and print a kubectl ExecCredential (a credential plugin, docs/sso.md).
+    Login(atlantiplex_operator::login_command::LoginArgs),
     /// Write the tenant API's OpenAPI 3.1 document (openapi/v1.json).
     Openapi {
         /// File to write; without it, print to stdout.
@@ -138,6 +143,8 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", atlantiplex_operator::usage_command::usage(&args, jiff::Timestamp::now()).await?);
             Ok(())
         }
+        Command::AuthenticationConfig(args) => atlantiplex_operator::auth_config_command::run(args),
+        Command::Login(args) => atlantiplex_operator::login_command::run(args).await,
         Command::Api(args) => atlantiplex_operator::http::serve::run(*args, shutdown_signal()).await,
         Command::Openapi { out } => {
             let document = atlantiplex_operator::http::openapi::document();

@@ -5,13 +5,15 @@ use super::access::{self, Grant};
 use super::client_address::{allowed, client_address, parse_networks};
 use super::gcra::{Rate, Verdict};
 use super::key_table::unusable;
+use super::signin::LiveSession;
+use super::signin::sessions::check_csrf;
 use super::{App, Problem};
 use crate::admission::policy::{Requester, organization_role};
 use crate::api::{Organization, Plan, Role};
 use crate::http_auth::{Outcome, Permission};
 use crate::keys;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::net::SocketAddr;
@@ -36,8 +38,23 @@ impl Call {
 
 /// Who presented what.
 enum Credential {
-    Key { id: String, organization: String, scopes: Vec<keys::Scope> },
-    Person { requester: Requester },
+    Key {
+        id: String,
+        organization: String,
+        scopes: Vec<keys::Scope>,
+    },
+    Person {
+        requester: Requester,
+    },
+    /// A browser signed in on this site (`super::signin`).
+    Session(Box<LiveSession>),
+}
+
+/// The parts of the request the gate reads besides its headers.
+struct Asked<'a> {
+    method: &'a Method,
+    path: &'a str,
+    peer: Option<std::net::IpAddr>,
 }
 
 const ORGANIZATIONS: &str = "/v1/organizations/";
@@ -67,9 +84,11 @@ pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next
         .map(|rest| rest.split('/').next().unwrap_or_default().to_string())
         .unwrap_or_default();
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let call = match admit_call(&app, &org_name, request.headers(), peer).await {
+    let path = request.uri().path_and_query().map_or_else(|| request.uri().path().to_string(), |p| p.to_string());
+    let asked = Asked { method: request.method(), path: &path, peer };
+    let call = match admit_call(&app, &org_name, request.headers(), &asked).await {
         Ok(call) => call,
-        Err(problem) => return problem.into_response(),
+        Err(problem) => return refusal(problem, request.headers()),
     };
     let (call, verdict) = call;
     let namespace = call.organization.status.as_ref().and_then(|s| s.namespace.clone()).unwrap_or_default();
@@ -96,6 +115,24 @@ pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next
     response
 }
 
+/// A refusal; a browser that must sign in again is sent there instead of shown the problem.
+fn refusal(problem: Problem, headers: &HeaderMap) -> Response {
+    let wants_page = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    match &problem.sign_in {
+        Some(location) if wants_page => {
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(value) = HeaderValue::from_str(location) {
+                response.headers_mut().insert(axum::http::header::LOCATION, value);
+            }
+            response
+        }
+        _ => problem.into_response(),
+    }
+}
+
 fn rate_headers(headers: &mut HeaderMap, verdict: &Verdict) {
     headers.insert("ratelimit-limit", HeaderValue::from(verdict.limit));
     headers.insert("ratelimit-remaining", HeaderValue::from(verdict.remaining));
@@ -106,9 +143,9 @@ async fn admit_call(
     app: &App,
     org_name: &str,
     headers: &HeaderMap,
-    peer: Option<std::net::IpAddr>,
+    asked: &Asked<'_>,
 ) -> Result<(Call, Option<Verdict>), Problem> {
-    let credential = credential(app, headers).await?;
+    let credential = credential(app, headers, asked.path).await?;
     if let Credential::Key { organization, id, .. } = &credential
         && organization != org_name
     {
@@ -132,12 +169,25 @@ async fn admit_call(
     let (grant, actor) = match credential {
         Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
         Credential::Person { requester } => {
-            let grant = person_grant(app, &organization, plan.as_ref(), &requester, headers).await?;
+            let grant = person_grant(app, &organization, plan.as_ref(), &requester, Some(headers)).await?;
             (grant.ok_or_else(|| unknown_organization(org_name))?, requester.username)
+        }
+        Credential::Session(live) => {
+            if let Some(signin) = &app.signin {
+                signin.check_organization(&live, &organization, plan.as_ref(), asked.path)?;
+            }
+            let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            check_csrf(&live, asked.method, sent)?;
+            let grant = person_grant(app, &organization, plan.as_ref(), &live.requester, None).await?;
+            let grant = grant.ok_or_else(|| unknown_organization(org_name))?;
+            if let Some(signin) = &app.signin {
+                signin.touch(app, &live).await;
+            }
+            (grant, live.requester.username.clone())
         }
     };
     access::api_access(org_name, &plan_name, plan.as_ref(), || app.caches.plans())?;
-    if let Some(peer) = peer {
+    if let Some(peer) = asked.peer {
         check_allow_list(app, &organization, plan.as_ref(), peer, headers)?;
     }
     let verdict = match plan.as_ref().and_then(|p| p.spec.rate_limit.as_ref()) {
@@ -174,8 +224,15 @@ async fn admit_call(
     Ok((Call { organization, org_name: org_name.to_string(), plan_name, plan, grant, actor }, verdict))
 }
 
-/// The bearer credential: an API key (by its prefix) or a Kubernetes token.
-async fn credential(app: &App, headers: &HeaderMap) -> Result<Credential, Problem> {
+/// The credential: an API key (by its prefix) or a Kubernetes token as the bearer; without one, the
+/// web session of the cookie.
+async fn credential(app: &App, headers: &HeaderMap, path: &str) -> Result<Credential, Problem> {
+    if headers.get(axum::http::header::AUTHORIZATION).is_none()
+        && let Some(signin) = &app.signin
+        && let Some(live) = signin.current(app, headers, path).await?
+    {
+        return Ok(Credential::Session(Box::new(live)));
+    }
     let token = crate::http_auth::bearer_token(headers).map_err(|why| unauthenticated("unauthenticated", why))?;
     if token.starts_with("atp_") {
         let key = keys::parse(token).map_err(|err| {
@@ -227,13 +284,14 @@ async fn credential(app: &App, headers: &HeaderMap) -> Result<Credential, Proble
     }
 }
 
-/// A person's grant: their role by the role table (team roles count), else platform read access by RBAC.
+/// A person's grant: their role by the role table (team roles count), else platform read access — by
+/// RBAC for a Kubernetes token (`headers`), by `--platform-admin-group` for a web session.
 async fn person_grant(
     app: &App,
     organization: &Organization,
     plan: Option<&Plan>,
     requester: &Requester,
-    headers: &HeaderMap,
+    headers: Option<&HeaderMap>,
 ) -> Result<Option<Grant>, Problem> {
     let sso = crate::admission::policy::sso_enabled(plan);
     if let Some(role) = organization_role(organization, requester, sso) {
@@ -252,6 +310,9 @@ async fn person_grant(
     if let Some(role) = team_role {
         return Ok(Some(Grant::Role(role)));
     }
+    let Some(headers) = headers else {
+        return Ok(requester.platform_admin.then_some(Grant::PlatformReader));
+    };
     let permission = Permission::Resource {
         group: "atlantiplex.io",
         resource: "organizations",

@@ -24,6 +24,7 @@ pub mod rate_limit;
 pub mod routes;
 pub mod serve;
 pub mod settings;
+pub mod signin;
 pub mod views;
 
 pub use problem::Problem;
@@ -48,4 +49,6 @@ pub struct App {
     pub max_body_bytes: usize,
     pub request_timeout: std::time::Duration,
     pub usage_grace: jiff::SignedDuration,
+    /// Web sign-in (`--oidc-issuer`), when configured.
+    pub signin: Option<signin::SignIn>,
 }

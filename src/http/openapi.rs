@@ -34,6 +34,15 @@ impl Modify for Security {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    crate::http::signin::SESSION_COOKIE,
+                    "A web session (sign in at /auth/login). Changes also need the session's X-CSRF-Token.",
+                ),
+            )),
+        );
     }
 }
 
@@ -44,7 +53,7 @@ impl Modify for Security {
     paths(
         organization::get_organization, organization::members, organization::teams,
         billing::billing, usage::usage, usage::ingest, audit::audit,
-        keys::list, keys::create, keys::revoke,
+        keys::list, keys::create, keys::revoke, crate::http::signin::routes::session,
     ),
     components(schemas(Problem, views::OrganizationView, views::UsageReportView)),
     modifiers(&Security),

@@ -24,6 +24,9 @@ pub struct Problem {
     /// For a refused rate: seconds until a request passes again (also in `Retry-After`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// For a refused session: where to sign in again (and come back); browsers are redirected there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<String>,
 }
 
 impl Problem {
@@ -36,6 +39,7 @@ impl Problem {
             rule: rule.into(),
             field: field.into(),
             retry_after: None,
+            sign_in: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
     let keys = key_table::KeyTable::start(ledger.clone()).await.context("loading the API keys")?;
     let replica = std::env::var("POD_NAME").unwrap_or_else(|_| format!("pid-{}", std::process::id()));
     let calls = call_meter::CallMeter::start(ledger.clone(), &replica);
+    let signin = super::signin::SignIn::from_args(&args.signin, args.bind)?;
     let resolver = Arc::new(CertResolver::new(&certificate(&args)?)?);
     if let Some(dir) = args.tls_dir.clone() {
         tokio::spawn(reload_certificate(dir, resolver.clone()));
@@ -58,6 +59,7 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
         max_body_bytes: args.max_body_bytes,
         request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
         usage_grace: jiff::SignedDuration::from_hours(i64::from(args.usage_grace_hours)),
+        signin,
     });
     let listener =
         crate::admission::listen_shared(args.bind).with_context(|| format!("cannot listen on --bind {}", args.bind))?;

@@ -49,4 +49,6 @@ pub struct ApiArgs {
     /// How many hours after a billing period closed its late usage is still taken (as the operator's flag).
     #[arg(long, env = "ATLANTIPLEX_USAGE_GRACE_HOURS", default_value_t = 48)]
     pub usage_grace_hours: u32,
+    #[command(flatten)]
+    pub signin: super::signin::SignInArgs,
 }

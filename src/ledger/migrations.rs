@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "storage_samples", include_str!("../../migrations/0003_storage_samples.sql")),
     (4, "billing_periods", include_str!("../../migrations/0004_billing_periods.sql")),
     (5, "api_keys", include_str!("../../migrations/0005_api_keys.sql")),
+    (6, "web_sessions", include_str!("../../migrations/0006_web_sessions.sql")),
 ];
 
 /// The newest schema version this binary knows.

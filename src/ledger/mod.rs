@@ -30,6 +30,7 @@ mod time;
 mod usage;
 mod usage_changes;
 mod usage_read;
+mod web_sessions;
 mod writer;
 
 pub use api_keys::{ApiKey, NewApiKey};
@@ -43,6 +44,7 @@ pub use retention::{DEFAULT_RETENTION_DAYS, RETENTION_BATCH};
 pub use subscriptions::SubscriptionChange;
 pub use time::{parse_duration, parse_time_bound};
 pub use usage::{Inserted, MeterPush, PushState, UsageWindow};
+pub use web_sessions::{LOGIN_TTL, WebLogin, WebSession};
 pub use writer::{
     Accepted, AuditCounters, AuditHealth, AuditLog, AuditLogOptions, AuditStats, Durability, HealthState,
 };

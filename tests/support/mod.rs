@@ -11,6 +11,15 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const OPERATOR_USER: &str = "atlantiplex-operator";
 pub const WRITE_VERBS: [&str; 5] = ["create", "update", "patch", "delete", "deletecollection"];
 
+/// The read-only role the chart gives the API's ServiceAccount.
+pub const API_ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: atlantiplex-test-tenant-api}\n\
+rules:\n- {apiGroups: [atlantiplex.io], resources: [organizations, teams, subscriptions, plans], verbs: [get, list, watch]}\n\
+- {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}\n\
+- {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}\n---\n\
+apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: atlantiplex-test-tenant-api}\n\
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: atlantiplex-test-tenant-api}\n\
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: atlantiplex-tenant-api}]\n";
+
 pub struct Harness {
     pub plane: &'static ControlPlaneInfo,
 }

@@ -2,7 +2,7 @@
 //! ledger, against the shared control plane, each replica on its own port so a test can address either.
 //! A `#[path]` module of the test binaries that use it.
 
-use super::support::{Harness, OPERATOR_USER, cluster};
+use super::support::{API_ROLE, Harness, OPERATOR_USER, cluster};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -13,15 +13,6 @@ pub struct Api {
     pub database_url: String,
     ca_pem: String,
 }
-
-/// The read-only role the chart gives the API's ServiceAccount.
-const API_ROLE: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: atlantiplex-test-tenant-api}\n\
-rules:\n- {apiGroups: [atlantiplex.io], resources: [organizations, teams, subscriptions, plans], verbs: [get, list, watch]}\n\
-- {apiGroups: [authentication.k8s.io], resources: [tokenreviews], verbs: [create]}\n\
-- {apiGroups: [authorization.k8s.io], resources: [subjectaccessreviews], verbs: [create]}\n---\n\
-apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: atlantiplex-test-tenant-api}\n\
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: atlantiplex-test-tenant-api}\n\
-subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: atlantiplex-tenant-api}]\n";
 
 /// Plans of the tests (priced above the shipped ones, so upgrade hints name `professional`).
 pub const PLANS: &str = "apiVersion: atlantiplex.io/v1alpha1\nkind: Plan\nmetadata: {name: api-test-fast}\nspec:\n  price: {amountCents: 990000, currency: usd, interval: Month}\n  rateLimit: {requestsPerMinute: 60000, burst: 5000}\n  features: {apiAccess: true}\n---\n\

@@ -4,14 +4,17 @@
 //! integration tests, through [`shared`] (one control plane per test binary) or
 //! [`ControlPlane::start`] (one per caller).
 
+mod hydra;
+pub mod idp;
 mod kubeconfig;
 pub mod pki;
 mod process;
 mod shared;
 mod stripe_mock;
 
+pub use hydra::{IdentityInfo, IdentityOptions};
 pub use process::{Lifetime, free_port, kill_pid, pid_alive};
-pub use shared::{shared, spawn_for_process_lifetime};
+pub use shared::{shared, shared_with, spawn_for_process_lifetime};
 pub use stripe_mock::StripeMock;
 
 use anyhow::{Context, Result, bail};
@@ -44,6 +47,8 @@ pub struct Options {
     /// Record every request (metadata only: who, verb, resource) in `<dir>/audit.log`, so tests
     /// and benchmarks can count what a client sent, e.g. "no writes on restart".
     pub audit: bool,
+    /// Start Ory Hydra as the cluster's OpenID Connect provider and have kube-apiserver trust it.
+    pub identity: Option<IdentityOptions>,
 }
 
 impl Options {
@@ -52,7 +57,14 @@ impl Options {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("atlantiplex-devcluster-{}-{n}", std::process::id()));
-        Ok(Self { dir, tools_bin: tools_bin()?, lifetime: Lifetime::Attached, keep: false, audit: true })
+        Ok(Self {
+            dir,
+            tools_bin: tools_bin()?,
+            lifetime: Lifetime::Attached,
+            keep: false,
+            audit: true,
+            identity: None,
+        })
     }
 }
 
@@ -90,6 +102,8 @@ pub struct ControlPlaneInfo {
     /// Admin (system:masters) kubeconfig.
     pub kubeconfig: PathBuf,
     pub tools_bin: PathBuf,
+    /// The OpenID Connect provider, when started ([`Options::identity`]).
+    pub identity: Option<IdentityInfo>,
 }
 
 impl ControlPlaneInfo {
@@ -274,6 +288,7 @@ impl ControlPlane {
                 server: server.clone(),
                 kubeconfig: kubeconfig_path.clone(),
                 tools_bin: bin.clone(),
+                identity: None,
             },
             procs: Vec::new(),
             keep: opts.keep,
@@ -303,6 +318,23 @@ impl ControlPlane {
             })
             .await?;
 
+        let authentication_config = match &opts.identity {
+            None => None,
+            Some(identity) => {
+                let started = hydra::prepare(&opts.dir, &ca, identity, bin)?;
+                plane.procs.push(Proc::spawn("hydra", started.command, &log_dir, opts.lifetime)?);
+                let port = started.public_port;
+                plane
+                    .wait_for("hydra accepting connections", |_| async move {
+                        Ok(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok())
+                    })
+                    .await?;
+                let path = hydra::write_authentication_config(&opts.dir, &started.info, identity)?;
+                plane.info.identity = Some(started.info);
+                Some(path)
+            }
+        };
+
         let pki = |f: &str| pki_dir.join(f).display().to_string();
         let mut apiserver = Command::new(bin.join("kube-apiserver"));
         apiserver.args([
@@ -325,6 +357,9 @@ impl ControlPlane {
             &format!("--cert-dir={}", pki_dir.join("generated").display()),
             &format!("--admission-control-config-file={}", admission_config.display()),
         ]);
+        if let Some(path) = &authentication_config {
+            apiserver.arg(format!("--authentication-config={}", path.display()));
+        }
         if opts.audit {
             let policy = opts.dir.join("audit-policy.yaml");
             std::fs::write(

@@ -19,7 +19,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Start in the background (a no-op when already running) and print the KUBECONFIG line.
-    Up,
+    Up {
+        /// Also start Ory Hydra as the cluster's OpenID Connect provider; this command (run with
+        /// `--issuer URL --ca-file FILE` appended) prints the API server's AuthenticationConfiguration.
+        #[arg(long, value_delimiter = ' ', num_args = 1..)]
+        identity_config_command: Option<Vec<String>>,
+        /// Hydra's login and consent app (with --identity-config-command).
+        #[arg(long, default_value = "https://127.0.0.1:8446/auth/dev-login")]
+        login_url: String,
+    },
     /// Stop every process and remove the state directory.
     Down,
     /// Exit 0 when the control plane is running and ready.
@@ -41,6 +49,8 @@ enum Cmd {
 struct State {
     server: String,
     pids: Vec<u32>,
+    #[serde(default)]
+    identity: Option<devcluster::IdentityInfo>,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -48,7 +58,14 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let dir = std::path::absolute(&cli.dir)?;
     match cli.command {
-        Cmd::Up => up(&dir).await,
+        Cmd::Up { identity_config_command, login_url } => {
+            let identity = identity_config_command.map(|command| devcluster::IdentityOptions {
+                authentication_config_command: command,
+                consent_url: login_url.replace("login", "consent"),
+                login_url,
+            });
+            up(&dir, identity).await
+        }
         Cmd::Down => {
             down(&dir);
             eprintln!("control plane in {} stopped and removed", dir.display());
@@ -77,7 +94,7 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn up(dir: &Path) -> Result<()> {
+async fn up(dir: &Path, identity: Option<devcluster::IdentityOptions>) -> Result<()> {
     let kubeconfig = dir.join("kubeconfig");
     if let Some(state) = running(dir).await {
         eprintln!("control plane already running at {}", state.server);
@@ -89,10 +106,11 @@ async fn up(dir: &Path) -> Result<()> {
             lifetime: Lifetime::Detached,
             keep: true,
             audit: false,
+            identity,
         };
         let started = std::time::Instant::now();
         let plane = ControlPlane::start(opts).await?;
-        let state = State { server: plane.server.clone(), pids: plane.pids() };
+        let state = State { server: plane.server.clone(), pids: plane.pids(), identity: plane.identity.clone() };
         std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
         plane.into_detached();
         eprintln!("control plane ready at {} in {:.1?}", state.server, started.elapsed());
@@ -111,6 +129,7 @@ fn info(dir: &Path, state: &State) -> Result<ControlPlaneInfo> {
         server: state.server.clone(),
         kubeconfig: dir.join("kubeconfig"),
         tools_bin: tools_bin()?,
+        identity: state.identity.clone(),
     })
 }
 

@@ -70,11 +70,17 @@ extern "C" fn stop_at_exit() {
 
 /// The control plane shared by every test in this binary, started on first use.
 pub fn shared() -> Result<&'static ControlPlaneInfo> {
+    shared_with(|options| options)
+}
+
+/// Like [`shared`], with options changed by `configure` (e.g. an identity provider). The first
+/// call of the test binary starts the plane: a binary uses one of the two, always the same way.
+pub fn shared_with(configure: impl FnOnce(Options) -> Options + Send + 'static) -> Result<&'static ControlPlaneInfo> {
     SHARED
         .get_or_init(|| {
             let started = on_keeper(|| {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-                runtime.block_on(async { ControlPlane::start(Options::for_tests()?).await })
+                runtime.block_on(async { ControlPlane::start(configure(Options::for_tests()?)).await })
             });
             match started {
                 Ok(Ok(plane)) => {

@@ -53,7 +53,7 @@ fn decode(cursor: &str) -> Result<(jiff::Timestamp, String), Problem> {
 #[utoipa::path(get, path = "/v1/organizations/{org}/audit", tag = "audit",
     params(("org" = String, Path, description = "The Organization's object name"), AuditParams),
     responses((status = 200, description = "Success", body = AuditPage), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn audit(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,

@@ -16,7 +16,7 @@ const INVOICES: u32 = 24;
 #[utoipa::path(get, path = "/v1/organizations/{org}/billing", tag = "billing",
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = BillingView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn billing(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,

@@ -40,7 +40,7 @@ fn invalid(field: &str, detail: impl std::fmt::Display) -> Problem {
 #[utoipa::path(get, path = "/v1/organizations/{org}/api-keys", tag = "api-keys",
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = ApiKeysView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn list(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,
@@ -55,7 +55,7 @@ pub async fn list(
     params(("org" = String, Path, description = "The Organization's object name")),
     request_body = CreateApiKey,
     responses((status = 201, description = "Success", body = CreatedApiKey), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn create(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,
@@ -123,7 +123,7 @@ pub async fn create(
 #[utoipa::path(delete, path = "/v1/organizations/{org}/api-keys/{id}", tag = "api-keys",
     params(("org" = String, Path, description = "The Organization's object name"), ("id" = String, Path, description = "The key's id")),
     responses((status = 200, description = "Success", body = ApiKeyView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn revoke(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,

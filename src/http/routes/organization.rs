@@ -32,7 +32,7 @@ fn members_of(members: &[Member]) -> impl Iterator<Item = MemberView> + '_ {
 #[utoipa::path(get, path = "/v1/organizations/{org}", tag = "organization",
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = OrganizationView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn get_organization(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,
@@ -75,7 +75,7 @@ pub async fn get_organization(
 #[utoipa::path(get, path = "/v1/organizations/{org}/members", tag = "organization",
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = MembersView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn members(Extension(call): Extension<Arc<Call>>) -> Result<Json<MembersView>, Problem> {
     call.authorize(Action::Read)?;
     let spec = &call.organization.spec;
@@ -88,7 +88,7 @@ pub async fn members(Extension(call): Extension<Arc<Call>>) -> Result<Json<Membe
 #[utoipa::path(get, path = "/v1/organizations/{org}/teams", tag = "organization",
     params(("org" = String, Path, description = "The Organization's object name")),
     responses((status = 200, description = "Success", body = TeamsView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn teams(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,

@@ -32,7 +32,7 @@ pub struct UsageParams {
 #[utoipa::path(get, path = "/v1/organizations/{org}/usage", tag = "usage",
     params(("org" = String, Path, description = "The Organization's object name"), UsageParams),
     responses((status = 200, description = "Success", body = UsageView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn usage(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,
@@ -130,7 +130,7 @@ fn batch_problem(err: &BatchError) -> Problem {
     request_body(content = Object, content_type = "application/cloudevents-batch+json",
         description = "One CloudEvent or a batch; `subject` names the namespace (docs/metering.md)"),
     responses((status = 202, description = "Success", body = UsageReportView), (status = "4XX", description = "A problem: its rule, the field at fault and the fix", body = Problem, content_type = "application/problem+json")),
-    security(("apiKey" = []), ("kubernetesToken" = [])))]
+    security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn ingest(
     State(app): State<Arc<App>>,
     Extension(call): Extension<Arc<Call>>,

@@ -31,8 +31,12 @@ help:
 tools:
 	@hack/build-tools.sh >/dev/null
 
+# With Ory Hydra as its OpenID Connect provider: kube-apiserver trusts it through the operator's
+# `authentication-config`, and a development login page (hack/dev-users.yaml) signs people in.
 cluster-up: tools
-	@$(DEVCLUSTER) --dir $(CLUSTER_DIR) up
+	@cargo build -q --bin atlantiplex-operator
+	@$(DEVCLUSTER) --dir $(CLUSTER_DIR) up --identity-config-command "target/debug/atlantiplex-operator authentication-config" \
+		--console-redirect https://127.0.0.1:$(API_PORT)/auth/callback
 
 cluster-down:
 	@$(DEVCLUSTER) --dir $(CLUSTER_DIR) down
@@ -97,15 +101,20 @@ run: cluster-up
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator run \
 		--webhook-bind 127.0.0.1:$(WEBHOOK_PORT) --webhook-url https://127.0.0.1:$(WEBHOOK_PORT) \
 		--webhook-client-ca $(CLUSTER_DIR)/pki/admission-client-ca.crt \
-		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash \
+		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash --platform-admin-group system:masters,oidc:platform-admins \
 		--metrics-bind 127.0.0.1:$(METRICS_PORT) --usage-bind 127.0.0.1:$(USAGE_PORT) & operator=$$!; \
 	trap 'kill $$operator $$api 2>/dev/null; wait $$operator $$api' INT TERM; \
 	until (exec 3<>/dev/tcp/127.0.0.1/$(METRICS_PORT) && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; do \
 		kill -0 $$operator 2>/dev/null || exit 1; sleep 1; done; \
 	KUBECONFIG=$(KUBECONFIG_DEV) $(KUBECTL) apply --server-side -f examples/; \
+	set -a; . $(CLUSTER_DIR)/identity.env; set +a; \
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator api --bind 127.0.0.1:$(API_PORT) \
-		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash & api=$$!; \
+		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash --public-url https://127.0.0.1:$(API_PORT) \
+		--platform-admin-group oidc:platform-admins & api=$$!; \
 	echo "tenant API: https://127.0.0.1:$(API_PORT)/v1/openapi.json (self-signed certificate; docs/tenant-api.md)"; \
+	echo "sign in (docs/sso.md): people and passwords in hack/dev-users.yaml, e.g. alice@acme.example / alice"; \
+	echo "  web:     https://127.0.0.1:$(API_PORT)/auth/login"; \
+	echo "  kubectl: KUBECONFIG=$(CLUSTER_DIR)/sso.kubeconfig $(KUBECTL) get configmaps -n org-acme   (runs atlantiplex-operator login)"; \
 	wait $$operator $$api
 
 # The local API server calls the webhook on loopback (the development override of its address).

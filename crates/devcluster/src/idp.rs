@@ -141,7 +141,18 @@ impl Idp {
         body["id_token"].as_str().map(String::from).with_context(|| format!("token endpoint answered {status}: {body}"))
     }
 
-    async fn accept_login(&self, challenge: &str, person: &Person<'_>) -> Result<String> {
+    /// Hydra's login request for a challenge (`oidc_context.acr_values` says whether MFA was asked for).
+    pub async fn login_request(&self, challenge: &str) -> Result<serde_json::Value> {
+        let path = format!("/admin/oauth2/auth/requests/login?login_challenge={challenge}");
+        let (status, text) = self.admin(Method::GET, &path, None).await?;
+        if !status.is_success() {
+            bail!("reading login request: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Accepts a login as `person`; returns where the browser goes next.
+    pub async fn accept_login(&self, challenge: &str, person: &Person<'_>) -> Result<String> {
         let second = person.amr.iter().any(|m| *m != "pwd");
         let body = serde_json::json!({
             "subject": person.email,
@@ -153,7 +164,8 @@ impl Idp {
         self.redirect_to(Method::PUT, &path, body).await
     }
 
-    async fn accept_consent(&self, challenge: &str, person: &Person<'_>) -> Result<String> {
+    /// Accepts a consent, granting what was asked and putting the person's email and groups in the ID token.
+    pub async fn accept_consent(&self, challenge: &str, person: &Person<'_>) -> Result<String> {
         let (status, request) = self
             .admin(Method::GET, &format!("/admin/oauth2/auth/requests/consent?consent_challenge={challenge}"), None)
             .await?;
@@ -161,6 +173,16 @@ impl Idp {
             bail!("reading consent request: {status} {request}");
         }
         let request: serde_json::Value = serde_json::from_str(&request)?;
+        self.accept_consent_request(challenge, &request, person).await
+    }
+
+    /// Like [`Idp::accept_consent`] for a consent request already read (its `subject` names who).
+    pub async fn accept_consent_request(
+        &self,
+        challenge: &str,
+        request: &serde_json::Value,
+        person: &Person<'_>,
+    ) -> Result<String> {
         let body = serde_json::json!({
             "grant_scope": request["requested_scope"],
             "grant_access_token_audience": request["requested_access_token_audience"],
@@ -169,6 +191,16 @@ impl Idp {
         });
         let path = format!("/admin/oauth2/auth/requests/consent/accept?consent_challenge={challenge}");
         self.redirect_to(Method::PUT, &path, body).await
+    }
+
+    /// Hydra's consent request for a challenge.
+    pub async fn consent_request(&self, challenge: &str) -> Result<serde_json::Value> {
+        let path = format!("/admin/oauth2/auth/requests/consent?consent_challenge={challenge}");
+        let (status, text) = self.admin(Method::GET, &path, None).await?;
+        if !status.is_success() {
+            bail!("reading consent request: {status} {text}");
+        }
+        Ok(serde_json::from_str(&text)?)
     }
 
     async fn redirect_to(&self, method: Method, path: &str, body: serde_json::Value) -> Result<String> {

@@ -6,6 +6,7 @@
 
 mod hydra;
 pub mod idp;
+pub mod login_app;
 mod kubeconfig;
 pub mod pki;
 mod process;
@@ -498,6 +499,13 @@ fn write_admission_config(dir: &Path, client: &pki::CertPair) -> Result<PathBuf>
     let path = dir.join("admission-config.json");
     std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
     Ok(path)
+}
+
+/// Starts `cmd` in its own session, outliving the caller (`devcluster up`), logging to
+/// `<log_dir>/<name>.log`; returns its pid.
+pub fn spawn_detached(name: &'static str, cmd: Command, log_dir: &Path) -> Result<u32> {
+    let proc = Proc::spawn(name, cmd, log_dir, Lifetime::Detached)?;
+    Ok(proc.child.id())
 }
 
 /// Polls `check` until it returns true; panics (failing the test) after 60 s. For tests that

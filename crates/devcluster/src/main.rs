@@ -24,9 +24,22 @@ enum Cmd {
         /// `--issuer URL --ca-file FILE` appended) prints the API server's AuthenticationConfiguration.
         #[arg(long, value_delimiter = ' ', num_args = 1..)]
         identity_config_command: Option<Vec<String>>,
-        /// Hydra's login and consent app (with --identity-config-command).
-        #[arg(long, default_value = "https://127.0.0.1:8446/auth/dev-login")]
-        login_url: String,
+        /// Where the development login page listens (with --identity-config-command).
+        #[arg(long, default_value = "127.0.0.1:8446")]
+        login_bind: std::net::SocketAddr,
+        /// The people who may sign in at the development login page.
+        #[arg(long, default_value = "hack/dev-users.yaml")]
+        users: PathBuf,
+        /// The tenant API's sign-in callback, registered for the console's OAuth client.
+        #[arg(long, default_value = "https://127.0.0.1:8445/auth/callback")]
+        console_redirect: String,
+    },
+    /// Serve the development login page for Hydra (started by `up`).
+    LoginApp {
+        #[arg(long)]
+        users: PathBuf,
+        #[arg(long)]
+        bind: std::net::SocketAddr,
     },
     /// Stop every process and remove the state directory.
     Down,
@@ -58,13 +71,24 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let dir = std::path::absolute(&cli.dir)?;
     match cli.command {
-        Cmd::Up { identity_config_command, login_url } => {
-            let identity = identity_config_command.map(|command| devcluster::IdentityOptions {
-                authentication_config_command: command,
-                consent_url: login_url.replace("login", "consent"),
-                login_url,
+        Cmd::Up { identity_config_command, login_bind, users, console_redirect } => {
+            let identity = identity_config_command.map(|command| DevIdentity {
+                options: devcluster::IdentityOptions {
+                    authentication_config_command: command,
+                    login_url: format!("http://{login_bind}/login"),
+                    consent_url: format!("http://{login_bind}/consent"),
+                },
+                login_bind,
+                users: std::path::absolute(users).unwrap_or_default(),
+                console_redirect,
             });
             up(&dir, identity).await
+        }
+        Cmd::LoginApp { users, bind } => {
+            let state = read_state(&dir).context("control plane is not running; run `make cluster-up`")?;
+            let identity = state.identity.context("the control plane was started without an identity provider")?;
+            let users = devcluster::login_app::read_users(&users)?;
+            devcluster::login_app::serve(devcluster::idp::Idp::new(&identity)?, users, bind).await
         }
         Cmd::Down => {
             down(&dir);
@@ -94,7 +118,15 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn up(dir: &Path, identity: Option<devcluster::IdentityOptions>) -> Result<()> {
+/// The development identity provider of `up`: Hydra, its OAuth clients and the login page.
+struct DevIdentity {
+    options: devcluster::IdentityOptions,
+    login_bind: std::net::SocketAddr,
+    users: PathBuf,
+    console_redirect: String,
+}
+
+async fn up(dir: &Path, identity: Option<DevIdentity>) -> Result<()> {
     let kubeconfig = dir.join("kubeconfig");
     if let Some(state) = running(dir).await {
         eprintln!("control plane already running at {}", state.server);
@@ -106,17 +138,75 @@ async fn up(dir: &Path, identity: Option<devcluster::IdentityOptions>) -> Result
             lifetime: Lifetime::Detached,
             keep: true,
             audit: false,
-            identity,
+            identity: identity.as_ref().map(|i| i.options.clone()),
         };
         let started = std::time::Instant::now();
         let plane = ControlPlane::start(opts).await?;
-        let state = State { server: plane.server.clone(), pids: plane.pids(), identity: plane.identity.clone() };
+        let mut state = State { server: plane.server.clone(), pids: plane.pids(), identity: plane.identity.clone() };
+        if let (Some(dev), Some(info)) = (&identity, &plane.identity) {
+            let login_app = dev_identity(dir, dev, info, &state.server).await?;
+            state.pids.push(login_app);
+        }
         std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
         plane.into_detached();
         eprintln!("control plane ready at {} in {:.1?}", state.server, started.elapsed());
     }
     println!("export KUBECONFIG={}", kubeconfig.display());
     Ok(())
+}
+
+/// Registers the OAuth clients of kubectl and the console, starts the login page, and writes what the
+/// tenant API (identity.env) and kubectl (sso.kubeconfig) need. Returns the login page's pid.
+async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::IdentityInfo, server: &str) -> Result<u32> {
+    let idp = devcluster::idp::Idp::new(info)?;
+    idp.ensure_client(serde_json::json!({
+        "client_id": "kubectl", "client_name": "kubectl (atlantiplex-operator login)",
+        "redirect_uris": ["http://127.0.0.1:8000/callback"], "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code"], "response_types": ["code"], "scope": "openid email groups",
+    }))
+    .await?;
+    let secret_file = dir.join("hydra").join("console-client-secret");
+    let secret = format!("dev-console-{:x}-{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
+    devcluster::pki::write_private(&secret_file, &secret)?;
+    idp.ensure_client(serde_json::json!({
+        "client_id": "atlantiplex-console", "client_name": "Atlantiplex console", "client_secret": secret,
+        "redirect_uris": [dev.console_redirect], "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["authorization_code"], "response_types": ["code"], "scope": "openid email groups",
+    }))
+    .await?;
+    std::fs::write(
+        dir.join("identity.env"),
+        format!(
+            "ATLANTIPLEX_OIDC_ISSUER={}\nATLANTIPLEX_OIDC_CA_FILE={}\nATLANTIPLEX_OIDC_CLIENT_SECRET_FILE={}\n",
+            info.issuer,
+            info.ca_file.display(),
+            secret_file.display()
+        ),
+    )?;
+    let operator = dev.options.authentication_config_command.first().cloned().unwrap_or_default();
+    let operator = std::path::absolute(&operator)?;
+    let ca = std::fs::read(&info.ca_file)?;
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sso",
+        "clusters": [{"name": "atlantiplex-dev", "cluster": {"server": server, "certificate-authority-data": base64_encode(&ca)}}],
+        "contexts": [{"name": "sso", "context": {"cluster": "atlantiplex-dev", "user": "sso"}}],
+        "users": [{"name": "sso", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1", "command": operator,
+            "args": ["login", "--issuer", info.issuer, "--ca-file", info.ca_file],
+            "interactiveMode": "IfAvailable", "provideClusterInfo": false,
+        }}}],
+    });
+    std::fs::write(dir.join("sso.kubeconfig"), serde_json::to_string_pretty(&kubeconfig)?)?;
+    let mut login_app = std::process::Command::new(std::env::current_exe()?);
+    login_app.arg("--dir").arg(dir).arg("login-app").arg("--users").arg(&dev.users).arg("--bind").arg(dev.login_bind.to_string());
+    let state = State { server: server.to_string(), pids: Vec::new(), identity: Some(info.clone()) };
+    std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
+    devcluster::spawn_detached("login-app", login_app, &dir.join("logs"))
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 fn read_state(dir: &Path) -> Option<State> {

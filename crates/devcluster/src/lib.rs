@@ -6,8 +6,8 @@
 
 mod hydra;
 pub mod idp;
-pub mod login_app;
 mod kubeconfig;
+pub mod login_app;
 pub mod pki;
 mod process;
 mod shared;

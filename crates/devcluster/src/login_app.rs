@@ -98,7 +98,11 @@ async fn login_submit(State(app): State<Arc<App>>, body: String) -> Response {
         return page(&challenge, asked, "This sign-in needs your one-time code.").into_response();
     }
     let groups: Vec<&str> = user.groups.iter().map(String::as_str).collect();
-    let person = if second { Person::with_second_factor(&user.email, &groups) } else { Person::password_only(&user.email, &groups) };
+    let person = if second {
+        Person::with_second_factor(&user.email, &groups)
+    } else {
+        Person::password_only(&user.email, &groups)
+    };
     match app.idp.accept_login(&challenge, &person).await {
         Ok(next) => Redirect::to(&next).into_response(),
         Err(err) => page(&challenge, asked, &format!("The identity provider refused: {err}")).into_response(),

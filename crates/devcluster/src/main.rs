@@ -166,7 +166,11 @@ async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::Identity
     }))
     .await?;
     let secret_file = dir.join("hydra").join("console-client-secret");
-    let secret = format!("dev-console-{:x}-{:x}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos());
+    let secret = format!(
+        "dev-console-{:x}-{:x}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
+    );
     devcluster::pki::write_private(&secret_file, &secret)?;
     idp.ensure_client(serde_json::json!({
         "client_id": "atlantiplex-console", "client_name": "Atlantiplex console", "client_secret": secret,
@@ -198,7 +202,14 @@ async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::Identity
     });
     std::fs::write(dir.join("sso.kubeconfig"), serde_json::to_string_pretty(&kubeconfig)?)?;
     let mut login_app = std::process::Command::new(std::env::current_exe()?);
-    login_app.arg("--dir").arg(dir).arg("login-app").arg("--users").arg(&dev.users).arg("--bind").arg(dev.login_bind.to_string());
+    login_app
+        .arg("--dir")
+        .arg(dir)
+        .arg("login-app")
+        .arg("--users")
+        .arg(&dev.users)
+        .arg("--bind")
+        .arg(dev.login_bind.to_string());
     let state = State { server: server.to_string(), pids: Vec::new(), identity: Some(info.clone()) };
     std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
     devcluster::spawn_detached("login-app", login_app, &dir.join("logs"))

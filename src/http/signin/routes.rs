@@ -262,3 +262,26 @@ pub async fn session(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<
         csrf_token: s.csrf_token.clone(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_sites_paths_are_return_targets() {
+        assert_eq!(safe_return(Some("/v1/organizations/acme?days=90")), "/v1/organizations/acme?days=90");
+        for foreign in ["https://evil.example/", "//evil.example/x", "/\\evil.example", "evil", ""] {
+            assert_eq!(safe_return(Some(foreign)), DEFAULT_RETURN, "{foreign}");
+        }
+        assert_eq!(safe_return(None), DEFAULT_RETURN);
+    }
+
+    #[test]
+    fn the_sign_in_link_keeps_the_path_and_asks_for_a_second_factor() {
+        assert_eq!(
+            sign_in_url("/v1/organizations/globex", true),
+            "/auth/login?return_to=/v1/organizations/globex&second_factor=true"
+        );
+        assert_eq!(sign_in_url("/v1/x?days=30&y=1", false), "/auth/login?return_to=/v1/x%3Fdays%3D30%26y%3D1");
+    }
+}

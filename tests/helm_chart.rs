@@ -252,6 +252,96 @@ fn database_env(deployment: &Value) -> Value {
     env.into_iter().find(|e| e["name"] == "DATABASE_URL").expect("DATABASE_URL")
 }
 
+/// `helm template` of the chart alone, without a control plane (rendering needs none): the
+/// tools' helm with config and cache directories of its own.
+fn helm_template(extra: &[&str]) -> std::process::Output {
+    let bin = devcluster::tools_bin().expect("tools (make tools)");
+    let home = std::env::temp_dir().join(format!("atlantiplex-helm-template-{}", std::process::id()));
+    std::process::Command::new(bin.join("helm"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .args(["template", RELEASE, CHART, "-n", NAMESPACE, "--kube-version", KUBE_VERSION])
+        .args(extra)
+        .output()
+        .expect("helm runs")
+}
+
+#[test]
+fn web_sign_in_values_render_the_oidc_flags_and_mounts_only_with_an_issuer() {
+    let api_container = |extra: &[&str]| -> Value {
+        let out = helm_template(extra);
+        assert!(out.status.success(), "helm template {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let docs = documents(&String::from_utf8_lossy(&out.stdout));
+        find(&docs, "Deployment", API)["spec"]["template"]["spec"].clone()
+    };
+    let args = |spec: &Value| -> Vec<String> {
+        let args = spec["containers"][0]["args"].as_array().expect("args");
+        args.iter().map(|a| a.as_str().expect("string arg").to_string()).collect()
+    };
+    let flag = |args: &[String], name: &str| -> Option<String> {
+        args.iter().find_map(|a| a.strip_prefix(&format!("{name}=")).map(String::from))
+    };
+    // The volume mounted read-only at the flag's file's directory, holding `key` as that file.
+    let mounted = |spec: &Value, file: &str, key: &str| -> Value {
+        let (dir, name) = file.rsplit_once('/').expect("a path");
+        let mounts = spec["containers"][0]["volumeMounts"].as_array().expect("volumeMounts");
+        let mount = mounts.iter().find(|m| m["mountPath"] == dir).unwrap_or_else(|| panic!("nothing mounted at {dir}"));
+        assert_eq!(mount["readOnly"], true, "{mount}");
+        let volumes = spec["volumes"].as_array().expect("volumes");
+        let volume = volumes.iter().find(|v| v["name"] == mount["name"]).expect("the mount's volume").clone();
+        let source = if volume["secret"].is_object() { &volume["secret"] } else { &volume["configMap"] };
+        assert_eq!(source["items"], serde_json::json!([{"key": key, "path": name}]), "{volume}");
+        volume
+    };
+
+    let sign_in = [
+        "--set",
+        "api.signIn.issuer=https://idp.example/",
+        "--set",
+        "api.signIn.publicUrl=https://api.example",
+        "--set",
+        "api.signIn.clientSecret.existingSecret=console-oidc",
+        "--set",
+        "api.signIn.caConfigMap.name=idp-ca",
+    ];
+    let spec = api_container(&sign_in);
+    let on = args(&spec);
+    assert_eq!(flag(&on, "--oidc-issuer").as_deref(), Some("https://idp.example/"), "{on:?}");
+    assert_eq!(flag(&on, "--public-url").as_deref(), Some("https://api.example"), "{on:?}");
+    assert_eq!(flag(&on, "--oidc-client-id").as_deref(), Some("atlantiplex-console"), "{on:?}");
+    // The binary's defaults stay the binary's: no --second-factor unless secondFactors is set.
+    assert_eq!(flag(&on, "--second-factor"), None, "{on:?}");
+    let secret_file = flag(&on, "--oidc-client-secret-file").expect("--oidc-client-secret-file");
+    let secret = mounted(&spec, &secret_file, "client-secret");
+    assert_eq!(secret["secret"]["secretName"], "console-oidc", "{secret}");
+    let ca_file = flag(&on, "--oidc-ca-file").expect("--oidc-ca-file");
+    let ca = mounted(&spec, &ca_file, "ca.crt");
+    assert_eq!(ca["configMap"]["name"], "idp-ca", "{ca}");
+    let factors = args(&api_container(&[&sign_in[..], &["--set", "api.signIn.secondFactors={otp,hwk}"]].concat()));
+    assert_eq!(flag(&factors, "--second-factor").as_deref(), Some("otp,hwk"), "{factors:?}");
+
+    // Without an issuer the whole block is off, even with the Secret and ConfigMap named.
+    let spec = api_container(&sign_in[2..]);
+    let off = args(&spec);
+    let leaked: Vec<&String> = off
+        .iter()
+        .filter(|a| a.starts_with("--oidc") || a.starts_with("--public-url") || a.starts_with("--session-"))
+        .collect();
+    assert!(leaked.is_empty(), "sign-in flags without an issuer: {leaked:?}");
+    let volumes = spec["volumes"].as_array().expect("volumes");
+    assert!(
+        !volumes.iter().any(|v| v["secret"]["secretName"] == "console-oidc" || v["configMap"]["name"] == "idp-ca"),
+        "sign-in volumes without an issuer: {volumes:?}"
+    );
+
+    // An issuer without a public URL is refused, saying which value to set.
+    let out = helm_template(&["--set", "api.signIn.issuer=https://idp.example/"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an issuer without api.signIn.publicUrl was accepted");
+    assert!(text.contains("api.signIn.publicUrl is empty") && text.contains("/auth/callback"), "{text}");
+}
+
 #[test]
 fn default_values_ship_the_plans_of_examples() {
     let h = harness();

@@ -17,6 +17,8 @@ mod stores;
 mod usage;
 #[path = "ledger/usage_read.rs"]
 mod usage_read;
+#[path = "ledger/web_sessions.rs"]
+mod web_sessions;
 
 use atlantiplex_operator::ledger::{
     self, AuditEntry, AuditLog, AuditQuery, AuditRecord, AuditResult, Backend, Durability, HealthState, Ledger,
@@ -67,6 +69,7 @@ cases!(
     stores::api_keys_store_only_hashes => api_keys,
     stores::rate_limits_hold_under_concurrent_bursts => rate_limits,
     stores::settings_round_trip => settings,
+    web_sessions::sign_ins_are_taken_once_and_sessions_found_by_hash => web_session_store,
     bad_input::newer_schema_stops_the_binary => newer_schema_binary,
 );
 

@@ -61,6 +61,9 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
         usage_grace: jiff::SignedDuration::from_hours(i64::from(args.usage_grace_hours)),
         signin,
     });
+    if let Some(signin) = &app.signin {
+        tokio::spawn(super::signin::remove_old_sessions(app.ledger.clone(), signin.limits));
+    }
     let listener =
         crate::admission::listen_shared(args.bind).with_context(|| format!("cannot listen on --bind {}", args.bind))?;
     tracing::info!(

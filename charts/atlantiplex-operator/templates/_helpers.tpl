@@ -128,4 +128,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- fail "api.rateLimitStore=postgres needs database.mode=postgres (the rate limits live in the PostgreSQL ledger); use auto or memory with SQLite." -}}
 {{- end -}}
 {{- end -}}
+{{- with $v.api.signIn.issuer -}}
+{{- if not (hasPrefix "https://" .) -}}
+{{- fail (printf "api.signIn.issuer=%s is not an https URL: the identity provider's discovery document and tokens must come over TLS. Set the issuer exactly as the provider names it, e.g. https://idp.example.com/, or empty it to turn web sign-in off." .) -}}
+{{- end -}}
+{{- if not $v.api.signIn.publicUrl -}}
+{{- fail "api.signIn.issuer is set but api.signIn.publicUrl is empty: web sign-in needs the API's public https URL as browsers reach it (the provider sends them back to <publicUrl>/auth/callback). Set api.signIn.publicUrl, e.g. https://api.example.com, and register <publicUrl>/auth/callback at the provider." -}}
+{{- end -}}
+{{- if not (hasPrefix "https://" $v.api.signIn.publicUrl) -}}
+{{- fail (printf "api.signIn.publicUrl=%s is not an https URL: the session cookie is Secure (__Host-), so browsers keep it only over https. Set the https URL browsers reach the API at, e.g. https://api.example.com." $v.api.signIn.publicUrl) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}

@@ -72,6 +72,22 @@ impl SignIn {
     }
 }
 
+/// How often sessions past the absolute limit are removed (expired ones are also removed when presented).
+const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes sessions older than the absolute limit, so abandoned ones do not pile up in the ledger.
+pub async fn remove_old_sessions(ledger: crate::ledger::Ledger, limits: SessionLimits) {
+    loop {
+        let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(limits.absolute_seconds);
+        match ledger.delete_web_sessions_created_before(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed web sessions past their absolute limit"),
+            Err(err) => tracing::warn!(%err, "cannot remove old web sessions"),
+        }
+        tokio::time::sleep(CLEANUP_EVERY).await;
+    }
+}
+
 /// 32 random bytes, base64url: session ids, CSRF tokens.
 pub fn random_token() -> String {
     use base64::Engine as _;

@@ -143,12 +143,7 @@ impl Idp {
 
     /// Hydra's login request for a challenge (`oidc_context.acr_values` says whether MFA was asked for).
     pub async fn login_request(&self, challenge: &str) -> Result<serde_json::Value> {
-        let path = format!("/admin/oauth2/auth/requests/login?login_challenge={challenge}");
-        let (status, text) = self.admin(Method::GET, &path, None).await?;
-        if !status.is_success() {
-            bail!("reading login request: {status} {text}");
-        }
-        Ok(serde_json::from_str(&text)?)
+        self.flow_request("login", challenge).await
     }
 
     /// Accepts a login as `person`; returns where the browser goes next.
@@ -166,13 +161,7 @@ impl Idp {
 
     /// Accepts a consent, granting what was asked and putting the person's email and groups in the ID token.
     pub async fn accept_consent(&self, challenge: &str, person: &Person<'_>) -> Result<String> {
-        let (status, request) = self
-            .admin(Method::GET, &format!("/admin/oauth2/auth/requests/consent?consent_challenge={challenge}"), None)
-            .await?;
-        if !status.is_success() {
-            bail!("reading consent request: {status} {request}");
-        }
-        let request: serde_json::Value = serde_json::from_str(&request)?;
+        let request = self.consent_request(challenge).await?;
         self.accept_consent_request(challenge, &request, person).await
     }
 
@@ -195,10 +184,15 @@ impl Idp {
 
     /// Hydra's consent request for a challenge.
     pub async fn consent_request(&self, challenge: &str) -> Result<serde_json::Value> {
-        let path = format!("/admin/oauth2/auth/requests/consent?consent_challenge={challenge}");
+        self.flow_request("consent", challenge).await
+    }
+
+    /// The login or consent request behind a challenge.
+    async fn flow_request(&self, flow: &str, challenge: &str) -> Result<serde_json::Value> {
+        let path = format!("/admin/oauth2/auth/requests/{flow}?{flow}_challenge={challenge}");
         let (status, text) = self.admin(Method::GET, &path, None).await?;
         if !status.is_success() {
-            bail!("reading consent request: {status} {text}");
+            bail!("reading the {flow} request: {status} {text}");
         }
         Ok(serde_json::from_str(&text)?)
     }

@@ -29,10 +29,15 @@ async fn objects_created_while_the_watches_relist_after_410_gone_are_reconciled(
     h.apply_ok(
         "apiVersion: atlantiplex.io/v1alpha1\nkind: Team\nmetadata: {name: before.late}\nspec: {organization: before}\n",
     );
+    // After the restart the watches' back-off may have grown to tens of seconds on a busy machine:
+    // a deadline well past the default one.
+    let ready = |target: &str| {
+        h.kubectl_ok(&["wait", "--for=condition=Ready", target, "--timeout=240s"]);
+    };
     for name in ["during-a", "during-b", "during-c"] {
-        h.wait_ready("organization", name);
+        ready(&format!("organization/{name}"));
     }
-    h.wait_ready("team", "before.late");
+    ready("team/before.late");
 
     // The path under test was taken: the resumed watches were refused as too old and re-listed.
     let log = std::fs::read_to_string(&operator.log).unwrap_or_default();

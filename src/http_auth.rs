@@ -106,6 +106,9 @@ pub enum Outcome {
         user: String,
         /// The user's groups, as the TokenReview gave them.
         groups: Vec<String>,
+        /// When the person signed in at the identity provider (an OIDC token's `auth_time`, from
+        /// the user's extra; see `identity`), for the session-age rule.
+        authenticated_at: Option<i64>,
     },
     /// 401: no bearer token, or one the API server does not accept.
     Unauthenticated(String),
@@ -303,9 +306,10 @@ impl Authorizer {
     /// The token's user (name and groups) when the API server accepts it; otherwise the refusal.
     pub async fn authenticate_user(&self, headers: &HeaderMap) -> Result<crate::admission::policy::Requester, Outcome> {
         match self.authenticate(headers).await {
-            Outcome::Allowed { user, groups } => Ok(crate::admission::policy::Requester {
+            Outcome::Allowed { user, groups, authenticated_at } => Ok(crate::admission::policy::Requester {
                 username: user,
                 groups,
+                authenticated_at,
                 now: jiff::Timestamp::now().as_second(),
                 ..Default::default()
             }),
@@ -380,6 +384,12 @@ impl Authorizer {
         };
         let username = user.username.clone().unwrap_or_default();
         let groups = user.groups.clone().unwrap_or_default();
+        let authenticated_at = user
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get(crate::identity::EXTRA_AUTH_TIME))
+            .and_then(|values| values.first())
+            .and_then(|value| value.parse::<i64>().ok());
         let forbidden = |rule: String, reason: String| Outcome::Forbidden {
             user: username.clone(),
             path: path.to_string(),
@@ -388,7 +398,7 @@ impl Authorizer {
             reason,
         };
         if authenticate_only {
-            return Outcome::Allowed { user: username, groups };
+            return Outcome::Allowed { user: username, groups, authenticated_at };
         }
         let Some(permission) = permission else {
             return forbidden(String::new(), "every authenticated user may read URLs under /api and /apis".into());
@@ -398,7 +408,7 @@ impl Authorizer {
             Ok(review) => {
                 let status = review.status.unwrap_or_default();
                 if status.allowed {
-                    Outcome::Allowed { user: username, groups }
+                    Outcome::Allowed { user: username, groups, authenticated_at }
                 } else {
                     forbidden(permission.rule(), status.reason.unwrap_or_default())
                 }
@@ -553,10 +563,10 @@ mod tests {
         let mut cache = Cache::new(Duration::from_secs(30), 10);
         let now = Instant::now();
         let key = cache_key("t", "/metrics", "get");
-        cache.put(key, Outcome::Allowed { user: "u".into(), groups: vec![] }, now);
+        cache.put(key, Outcome::Allowed { user: "u".into(), groups: vec![], authenticated_at: None }, now);
         assert_eq!(
             cache.get(&key, now + Duration::from_secs(29)),
-            Some(Outcome::Allowed { user: "u".into(), groups: vec![] })
+            Some(Outcome::Allowed { user: "u".into(), groups: vec![], authenticated_at: None })
         );
         assert_eq!(cache.get(&key, now + Duration::from_secs(30)), None);
         assert!(cache.is_empty(), "an expired entry is dropped when found");
@@ -572,7 +582,7 @@ mod tests {
     fn a_full_cache_drops_expired_entries_then_the_oldest() {
         let mut cache = Cache::new(Duration::from_secs(30), 3);
         let start = Instant::now();
-        let allowed = Outcome::Allowed { user: "u".into(), groups: vec![] };
+        let allowed = Outcome::Allowed { user: "u".into(), groups: vec![], authenticated_at: None };
         for (i, token) in ["a", "b", "c"].iter().enumerate() {
             cache.put(cache_key(token, "/metrics", "get"), allowed.clone(), start + Duration::from_secs(i as u64));
         }
@@ -606,6 +616,6 @@ mod tests {
         );
         let (status, body) = Outcome::Unauthenticated("no Authorization header".into()).refusal().unwrap();
         assert_eq!((status, body.as_str()), (StatusCode::UNAUTHORIZED, "Unauthorized: no Authorization header\n"));
-        assert_eq!(Outcome::Allowed { user: "u".into(), groups: vec![] }.refusal(), None);
+        assert_eq!(Outcome::Allowed { user: "u".into(), groups: vec![], authenticated_at: None }.refusal(), None);
     }
 }

@@ -109,6 +109,17 @@ async fn an_mfa_organization_refuses_a_password_only_owner_until_they_sign_in_wi
     assert!(read.status.success(), "the same owner with a second factor reads: {}", stderr(&read));
     let create = s.kubectl_with_token(&mfa, &["create", "-f", "-"], Some(&team("sso-globex", "video")));
     assert!(create.status.success(), "and writes: {}", stderr(&create));
+
+    // The tenant API says the same to the same tokens.
+    let api = s.browser();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let path = "/v1/organizations/sso-globex";
+    api.request("GET", path, &[("authorization", &bearer(&password))], None).await.assert_problem(
+        403,
+        "mfa-required",
+        "organization sso-globex requires MFA",
+    );
+    assert_eq!(api.request("GET", path, &[("authorization", &bearer(&mfa))], None).await.status, 200);
 }
 
 #[tokio::test]
@@ -121,6 +132,18 @@ async fn writes_need_a_login_younger_than_the_organizations_session_timeout() {
     };
     let fresh = dry_run("fresh");
     assert!(fresh.status.success(), "a fresh login writes: {}", stderr(&fresh));
+    let api = s.browser();
+    let bearer = format!("Bearer {token}");
+    let new_key = |name: &str| {
+        let body = format!(r#"{{"name": "{name}", "scopes": ["read"]}}"#);
+        let api = &api;
+        let bearer = bearer.clone();
+        async move {
+            let headers = [("authorization", bearer.as_str()), ("content-type", "application/json")];
+            api.request("POST", "/v1/organizations/sso-timeout/api-keys", &headers, Some(&body)).await
+        }
+    };
+    assert_eq!(new_key("fresh").await.status, 201, "and through the tenant API");
     // The login ages in real time: wait for the minute to pass (the denial, not a guessed delay).
     let deadline = Instant::now() + Duration::from_secs(240);
     let denial = loop {
@@ -132,6 +155,7 @@ async fn writes_need_a_login_younger_than_the_organizations_session_timeout() {
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
     support::assert_denied_by(&denial, "session-expired", "accepts changes only within 1 minutes of signing in");
+    new_key("stale").await.assert_problem(403, "session-expired", "accepts changes only within 1 minutes");
     let read = s.kubectl_with_token(&token, &["get", "configmaps", "-n", "org-sso-timeout"], None);
     assert!(read.status.success(), "reads last as long as the token: {}", stderr(&read));
 }

@@ -169,6 +169,24 @@ async fn admit_call(
     let (grant, actor) = match credential {
         Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
         Credential::Person { requester } => {
+            // The webhook's identity gate, as through kubectl: MFA always, the login's age for changes.
+            let writes = !matches!(*asked.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let denial = crate::admission::policy::mfa_gate(&organization, plan.as_ref(), &requester).or_else(|| {
+                writes
+                    .then(|| {
+                        crate::admission::policy::session_gate(&organization, &plan_name, plan.as_ref(), &requester)
+                    })
+                    .flatten()
+            });
+            if let Some(denial) = denial {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    denial.rule,
+                    "Sign in again",
+                    "Authorization",
+                    denial.message,
+                ));
+            }
             let grant = person_grant(app, &organization, plan.as_ref(), &requester, Some(headers)).await?;
             (grant.ok_or_else(|| unknown_organization(org_name))?, requester.username)
         }

@@ -8,10 +8,19 @@ use super::{Decision, Requester, mfa_required, role_without_mfa, sso_enabled};
 use crate::api::{Organization, Plan};
 use crate::identity::{SessionCheck, effective_timeout_minutes, kubectl_write_check};
 
-/// The denial, if any, before the object's own rules.
+/// The denial, if any, before the object's own rules: [`mfa_gate`], then [`session_gate`].
 pub fn identity_gate(org: &Organization, plan_name: &str, plan: Option<&Plan>, who: &Requester) -> Option<Decision> {
-    // Machines have no second factor and no login session; platform admins answer to the platform.
-    if who.platform_admin || who.username.starts_with("system:serviceaccount:") {
+    mfa_gate(org, plan, who).or_else(|| session_gate(org, plan_name, plan, who))
+}
+
+/// Machines have no second factor and no login session; platform admins answer to the platform.
+fn exempt(who: &Requester) -> bool {
+    who.platform_admin || who.username.starts_with("system:serviceaccount:")
+}
+
+/// A member of an organization that requires MFA, signed in without a second factor.
+pub fn mfa_gate(org: &Organization, plan: Option<&Plan>, who: &Requester) -> Option<Decision> {
+    if exempt(who) {
         return None;
     }
     let name = org.metadata.name.as_deref().unwrap_or_default();
@@ -24,6 +33,15 @@ pub fn identity_gate(org: &Organization, plan_name: &str, plan: Option<&Plan>, w
             ),
         ));
     }
+    None
+}
+
+/// A login older than the organization's session timeout (for changes: reads end with the token).
+pub fn session_gate(org: &Organization, plan_name: &str, plan: Option<&Plan>, who: &Requester) -> Option<Decision> {
+    if exempt(who) {
+        return None;
+    }
+    let name = org.metadata.name.as_deref().unwrap_or_default();
     let own = org.spec.security.as_ref().and_then(|s| s.session_timeout_minutes);
     let limit = effective_timeout_minutes(own, plan.and_then(|p| p.spec.session_timeout_minutes));
     match kubectl_write_check(who.authenticated_at, who.now, limit) {

@@ -14,7 +14,7 @@ mod identity_tests;
 mod tests;
 
 pub use finalizer::finalizer_ops;
-pub use identity_gate::identity_gate;
+pub use identity_gate::{identity_gate, mfa_gate, session_gate};
 pub use namespaced::{
     ALLOWED_INGRESS_ANNOTATIONS, managed_object, namespace, organization_hosts, tenant_ingress, tenant_service,
 };

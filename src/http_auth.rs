@@ -384,12 +384,7 @@ impl Authorizer {
         };
         let username = user.username.clone().unwrap_or_default();
         let groups = user.groups.clone().unwrap_or_default();
-        let authenticated_at = user
-            .extra
-            .as_ref()
-            .and_then(|extra| extra.get(crate::identity::EXTRA_AUTH_TIME))
-            .and_then(|values| values.first())
-            .and_then(|value| value.parse::<i64>().ok());
+        let authenticated_at = crate::identity::auth_time(user.extra.as_ref());
         let forbidden = |rule: String, reason: String| Outcome::Forbidden {
             user: username.clone(),
             path: path.to_string(),

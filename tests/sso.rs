@@ -385,3 +385,35 @@ async fn atlantiplex_operator_login_signs_in_and_prints_an_exec_credential_for_k
     let cached: serde_json::Value = serde_json::from_slice(&again.stdout).expect("cached ExecCredential");
     assert_eq!(cached["status"]["token"], token.as_str(), "a valid cached token is reused without a sign-in");
 }
+
+#[tokio::test]
+async fn strangers_and_other_tenants_get_nothing_from_the_sign_in_routes() {
+    let s = sso();
+    ready("sso-web", SSO_WEB_OWNERS, "    sessionTimeoutMinutes: 5\n");
+    ready(
+        "sso-acme",
+        "alice@sso-acme.example",
+        "    ssoGroupMappings:\n      - {group: 'sso-acme:engineers', role: Member}\n      - {group: 'sso-acme:auditors', role: Viewer}\n",
+    );
+    // No credentials at all.
+    let stranger = s.browser();
+    stranger.get("/v1/session").await.assert_problem(401, "session-none", "sign in at /auth/login");
+    let anonymous = stranger.get("/v1/organizations/sso-web").await;
+    anonymous.assert_problem(401, "unauthenticated", "or sign in on the web at /auth/login");
+    assert_eq!(anonymous.json()["sign_in"], "/auth/login?return_to=/v1/organizations/sso-web");
+    let out = stranger.request("POST", "/auth/logout", &[], None).await;
+    assert_eq!((out.status, out.location()), (303, "/auth/signed-out"), "nothing to end: {out:?}");
+    stranger.get("/auth/callback?code=stolen&state=guessed").await.assert_problem(400, "sign-in-state", "start again");
+
+    // A signed-in owner of another organization.
+    let wendy = s.web_sign_in(&Person::password_only("wendy@sso-web.example", &[]), "/v1/session").await;
+    let csrf = wendy.csrf().await;
+    wendy.get("/v1/organizations/sso-acme").await.assert_problem(404, "unknown-organization", "sso-acme");
+    let key = r#"{"name": "not-mine", "scopes": ["read"]}"#;
+    let headers = [("content-type", "application/json"), ("x-csrf-token", csrf.as_str())];
+    wendy.request("POST", "/v1/organizations/sso-acme/api-keys", &headers, Some(key)).await.assert_problem(
+        404,
+        "unknown-organization",
+        "sso-acme",
+    );
+}

@@ -121,13 +121,7 @@ impl Webhook {
         let username = request.user_info.username.clone().unwrap_or_default();
         let groups = request.user_info.groups.clone().unwrap_or_default();
         let platform_admin = self.admins.contains(ctx, &username, &groups);
-        let authenticated_at = request
-            .user_info
-            .extra
-            .as_ref()
-            .and_then(|extra| extra.get(crate::identity::EXTRA_AUTH_TIME))
-            .and_then(|values| values.first())
-            .and_then(|value| value.parse::<i64>().ok());
+        let authenticated_at = crate::identity::auth_time(request.user_info.extra.as_ref());
         Requester { username, groups, platform_admin, authenticated_at, now: jiff::Timestamp::now().as_second() }
     }
 

@@ -251,7 +251,16 @@ async fn credential(app: &App, headers: &HeaderMap, path: &str) -> Result<Creden
     {
         return Ok(Credential::Session(Box::new(live)));
     }
-    let token = crate::http_auth::bearer_token(headers).map_err(|why| unauthenticated("unauthenticated", why))?;
+    let token = crate::http_auth::bearer_token(headers).map_err(|why| match app.signin {
+        // A browser without a session is told where to sign in, as well as what a program sends.
+        Some(_) => {
+            let mut problem =
+                unauthenticated("unauthenticated", format!("{why}, or sign in on the web at /auth/login"));
+            problem.sign_in = Some(super::signin::sessions::sign_in_url(path, false));
+            problem
+        }
+        None => unauthenticated("unauthenticated", why),
+    })?;
     if token.starts_with("atp_") {
         let key = keys::parse(token).map_err(|err| {
             let rule = if err == keys::KeyError::Checksum { "key-checksum" } else { "malformed-key" };

@@ -66,6 +66,11 @@ pub fn kubernetes_groups(email: &str, idp_groups: &[String], second_factor: bool
     groups
 }
 
+/// The login time the authentication config put in a user's extra (`EXTRA_AUTH_TIME`), if any.
+pub fn auth_time(extra: Option<&std::collections::BTreeMap<String, Vec<String>>>) -> Option<i64> {
+    extra?.get(EXTRA_AUTH_TIME)?.first()?.parse().ok()
+}
+
 /// Whether a requester carries any MFA twin (signed in with a second factor).
 pub fn has_mfa_twin(groups: &[String]) -> bool {
     groups.iter().any(|g| g.ends_with(MFA_SUFFIX))

@@ -84,7 +84,7 @@ impl Ledger {
         .bind(oldest)
         .fetch_optional(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM web_logins WHERE created_at_us < $1").bind(oldest).execute(&self.pool).await?;
+        self.delete_stale_web_logins().await?;
         Ok(match row {
             Some(row) => Some(WebLogin {
                 state: row.try_get("state")?,
@@ -94,6 +94,13 @@ impl Ledger {
             }),
             None => None,
         })
+    }
+
+    /// Removes sign-ins older than [`LOGIN_TTL`] (started and never finished); returns how many.
+    pub async fn delete_stale_web_logins(&self) -> Result<u64> {
+        let oldest = to_micros(Timestamp::now() - LOGIN_TTL);
+        let n = sqlx::query("DELETE FROM web_logins WHERE created_at_us < $1").bind(oldest).execute(&self.pool).await?;
+        Ok(n.rows_affected())
     }
 
     pub async fn insert_web_session(&self, session: &WebSession) -> Result<()> {

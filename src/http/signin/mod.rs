@@ -75,9 +75,13 @@ impl SignIn {
 /// How often sessions past the absolute limit are removed (expired ones are also removed when presented).
 const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// Removes sessions older than the absolute limit, so abandoned ones do not pile up in the ledger.
+/// Removes sessions older than the absolute limit and sign-ins never finished, so abandoned ones do
+/// not pile up in the ledger.
 pub async fn remove_old_sessions(ledger: crate::ledger::Ledger, limits: SessionLimits) {
     loop {
+        if let Err(err) = ledger.delete_stale_web_logins().await {
+            tracing::warn!(%err, "cannot remove unfinished sign-ins");
+        }
         let before = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(limits.absolute_seconds);
         match ledger.delete_web_sessions_created_before(before).await {
             Ok(0) => {}

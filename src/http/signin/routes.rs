@@ -2,14 +2,17 @@
 
 use super::sessions::{check_csrf, sign_in_url};
 use super::{SignIn, cookie, random_token, session_hash};
+use crate::http::client_address::client_address;
+use crate::http::gcra::Rate;
 use crate::http::{App, Problem};
 use crate::ledger::{WebLogin, WebSession};
 use crate::oidc::{LoginOptions, SignInError};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Where a sign-in returns to when it names nowhere (or somewhere off this site).
@@ -83,9 +86,34 @@ pub struct LoginQuery {
     second_factor: bool,
 }
 
+/// Sign-ins one client address may start: each stores a row before anyone is authenticated.
+const LOGIN_RATE: Rate = Rate { requests_per_minute: 60, burst: 20, interval_us: 1_000_000 };
+
 /// Starts a sign-in: remembers state, nonce and PKCE verifier, and sends the browser to the provider.
-pub async fn login(State(app): State<Arc<App>>, Query(query): Query<LoginQuery>) -> Result<Response, Problem> {
+pub async fn login(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Result<Response, Problem> {
     let signin = signin(&app)?;
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let client = client_address(peer.ip(), forwarded, &app.trusted_proxies);
+    let verdict = app.limiter.take(&format!("signin:{client}"), LOGIN_RATE).await.map_err(ledger_down)?;
+    if !verdict.allowed {
+        let mut problem = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "sign-in-rate",
+            "Too many sign-ins",
+            "client address",
+            format!(
+                "{client} started more than {} sign-ins a minute: retry after {} s",
+                LOGIN_RATE.requests_per_minute, verdict.retry_after_seconds
+            ),
+        );
+        problem.retry_after = Some(verdict.retry_after_seconds);
+        return Err(problem);
+    }
     let provider = signin.provider().await.map_err(|e| unavailable(&e))?;
     let begun = provider.begin(LoginOptions { force_login: query.second_factor, second_factor: query.second_factor });
     let login = WebLogin {

@@ -108,12 +108,8 @@ impl SignIn {
     ) -> Result<(), Problem> {
         let own = organization.spec.security.as_ref().and_then(|s| s.session_timeout_minutes);
         let limit = effective_timeout_minutes(own, plan.and_then(|p| p.spec.session_timeout_minutes));
-        let state = SessionState {
-            created_at: live.session.created_at.as_second(),
-            last_seen_at: live.session.last_seen_at.as_second(),
-        };
         let limits = self.limits.for_organization(limit);
-        if let Some(problem) = ended(web_session_verdict(state, limits, live.requester.now), path) {
+        if let Some(problem) = ended(web_session_verdict(times(&live.session), limits, live.requester.now), path) {
             return Err(problem);
         }
         let name = organization.metadata.name.as_deref().unwrap_or_default();
@@ -132,6 +128,11 @@ impl SignIn {
         }
         Ok(())
     }
+}
+
+/// The times the pure session rules read.
+fn times(session: &WebSession) -> SessionState {
+    SessionState { created_at: session.created_at.as_second(), last_seen_at: session.last_seen_at.as_second() }
 }
 
 fn ended(verdict: WebSessionVerdict, path: &str) -> Option<Problem> {

@@ -170,14 +170,12 @@ async fn admit_call(
         Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
         Credential::Person { requester } => {
             // The webhook's identity gate, as through kubectl: MFA always, the login's age for changes.
-            let writes = !matches!(*asked.method, Method::GET | Method::HEAD | Method::OPTIONS);
-            let denial = crate::admission::policy::mfa_gate(&organization, plan.as_ref(), &requester).or_else(|| {
-                writes
-                    .then(|| {
-                        crate::admission::policy::session_gate(&organization, &plan_name, plan.as_ref(), &requester)
-                    })
-                    .flatten()
-            });
+            let mut denial = crate::admission::policy::mfa_gate(&organization, plan.as_ref(), &requester);
+            if !matches!(*asked.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                denial = denial.or_else(|| {
+                    crate::admission::policy::session_gate(&organization, &plan_name, plan.as_ref(), &requester)
+                });
+            }
             if let Some(denial) = denial {
                 return Err(Problem::new(
                     StatusCode::FORBIDDEN,

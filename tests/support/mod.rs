@@ -424,6 +424,18 @@ impl Harness {
     }
 }
 
+/// Runs `future` on a runtime of its own thread (the caller may be inside a test's runtime).
+pub fn on_runtime<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
+            })
+            .join()
+            .expect("runtime thread")
+    })
+}
+
 /// Waits until /readyz on `port` answers 200.
 pub fn wait_ready_on(port: u16) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

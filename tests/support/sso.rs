@@ -4,7 +4,7 @@
 //! logins that the tests play through Hydra's admin API (`devcluster::idp`), never impersonation.
 //! A `#[path]` module of tests/sso.rs.
 
-use super::support::{API_ROLE, Harness, cluster};
+use super::support::{API_ROLE, Harness, cluster, on_runtime};
 use devcluster::idp::{Idp, Person};
 use openidconnect::reqwest;
 use std::process::{Command, Output};
@@ -120,18 +120,6 @@ fn start() -> Sso {
         }
     });
     sso
-}
-
-/// Runs `future` on a runtime of its own thread (the caller may be inside a test's runtime).
-pub fn on_runtime<T: Send>(future: impl std::future::Future<Output = T> + Send) -> T {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(future)
-            })
-            .join()
-            .expect("runtime thread")
-    })
 }
 
 impl Sso {

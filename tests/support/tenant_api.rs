@@ -2,7 +2,7 @@
 //! ledger, against the shared control plane, each replica on its own port so a test can address either.
 //! A `#[path]` module of the test binaries that use it.
 
-use super::support::{API_ROLE, Harness, OPERATOR_USER, cluster};
+use super::support::{API_ROLE, Harness, OPERATOR_USER, cluster, on_runtime};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -68,22 +68,18 @@ fn start() -> Api {
         devcluster::spawn_for_process_lifetime(name, cmd, &h.logs()).expect("API starts");
     }
     let api = Api { ports, database_url, ca_pem: ca.pair.cert_pem.clone() };
-    // On a thread of its own: the caller may be inside a test's runtime.
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-            for replica in 0..2 {
-                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-                while runtime.block_on(api.call(replica, "GET", "/readyz", None, "")).status != 200 {
-                    assert!(
-                        std::time::Instant::now() < deadline,
-                        "API replica {replica} not ready within 120 s (see {}/)",
-                        h.logs().display()
-                    );
-                    std::thread::sleep(std::time::Duration::from_millis(200));
-                }
+    on_runtime(async {
+        for replica in 0..2 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while api.call(replica, "GET", "/readyz", None, "").await.status != 200 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "API replica {replica} not ready within 120 s (see {}/)",
+                    h.logs().display()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-        });
+        }
     });
     api
 }

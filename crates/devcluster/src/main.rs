@@ -85,8 +85,9 @@ async fn main() -> Result<()> {
             up(&dir, identity).await
         }
         Cmd::LoginApp { users, bind } => {
-            let state = read_state(&dir).context("control plane is not running; run `make cluster-up`")?;
-            let identity = state.identity.context("the control plane was started without an identity provider")?;
+            let written = std::fs::read(dir.join(IDENTITY_FILE))
+                .context("no identity provider in this control plane: run `make cluster-up`")?;
+            let identity: devcluster::IdentityInfo = serde_json::from_slice(&written)?;
             let users = devcluster::login_app::read_users(&users)?;
             devcluster::login_app::serve(devcluster::idp::Idp::new(&identity)?, users, bind).await
         }
@@ -117,6 +118,9 @@ async fn main() -> Result<()> {
         }
     }
 }
+
+/// Where `up` records the identity provider for `login-app`.
+const IDENTITY_FILE: &str = "identity.json";
 
 /// The development identity provider of `up`: Hydra, its OAuth clients and the login page.
 struct DevIdentity {
@@ -166,11 +170,9 @@ async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::Identity
     }))
     .await?;
     let secret_file = dir.join("hydra").join("console-client-secret");
-    let secret = format!(
-        "dev-console-{:x}-{:x}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos()
-    );
+    let mut random = [0u8; 24];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut random)?;
+    let secret = format!("dev-console-{}", base64_encode(&random).replace(['+', '/', '='], ""));
     devcluster::pki::write_private(&secret_file, &secret)?;
     idp.ensure_client(serde_json::json!({
         "client_id": "atlantiplex-console", "client_name": "Atlantiplex console", "client_secret": secret,
@@ -210,8 +212,7 @@ async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::Identity
         .arg(&dev.users)
         .arg("--bind")
         .arg(dev.login_bind.to_string());
-    let state = State { server: server.to_string(), pids: Vec::new(), identity: Some(info.clone()) };
-    std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(&state)?)?;
+    std::fs::write(dir.join(IDENTITY_FILE), serde_json::to_vec_pretty(info)?)?;
     devcluster::spawn_detached("login-app", login_app, &dir.join("logs"))
 }
 

@@ -13,7 +13,7 @@ pub mod routes;
 pub mod sessions;
 pub mod settings;
 
-pub use sessions::{LiveSession, SessionProblem};
+pub use sessions::LiveSession;
 pub use settings::SignInArgs;
 
 use crate::identity::{SecondFactors, SessionLimits};

@@ -4,6 +4,7 @@ use super::sessions::{check_csrf, sign_in_url};
 use super::{SignIn, cookie, random_token, session_hash};
 use crate::http::client_address::client_address;
 use crate::http::gcra::Rate;
+use crate::http::routes::ledger_unavailable;
 use crate::http::{App, Problem};
 use crate::ledger::{WebLogin, WebSession};
 use crate::oidc::{LoginOptions, SignInError};
@@ -51,16 +52,6 @@ fn unavailable(err: &SignInError) -> Problem {
     }
 }
 
-fn ledger_down(err: impl std::fmt::Display) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "ledger-unavailable",
-        "Cannot store the sign-in",
-        "session",
-        format!("the ledger did not answer ({err}): retry in a moment"),
-    )
-}
-
 /// Only paths of this site: an open redirect would hand a fresh session's browser to anyone.
 pub fn safe_return(return_to: Option<&str>) -> String {
     match return_to {
@@ -99,7 +90,7 @@ pub async fn login(
     let signin = signin(&app)?;
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let client = client_address(peer.ip(), forwarded, &app.trusted_proxies);
-    let verdict = app.limiter.take(&format!("signin:{client}"), LOGIN_RATE).await.map_err(ledger_down)?;
+    let verdict = app.limiter.take(&format!("signin:{client}"), LOGIN_RATE).await.map_err(ledger_unavailable)?;
     if !verdict.allowed {
         let mut problem = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -122,7 +113,7 @@ pub async fn login(
         pkce_verifier: begun.pkce_verifier,
         return_to: safe_return(query.return_to.as_deref()),
     };
-    app.ledger.insert_web_login(&login).await.map_err(ledger_down)?;
+    app.ledger.insert_web_login(&login).await.map_err(ledger_unavailable)?;
     Ok(see_other(&begun.url))
 }
 
@@ -152,7 +143,7 @@ pub async fn callback(
         ));
     }
     let state = query.state.unwrap_or_default();
-    let login = app.ledger.take_web_login(&state).await.map_err(ledger_down)?.ok_or_else(|| {
+    let login = app.ledger.take_web_login(&state).await.map_err(ledger_unavailable)?.ok_or_else(|| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "sign-in-state",
@@ -190,7 +181,7 @@ pub async fn callback(
         created_at: now,
         last_seen_at: now,
     };
-    app.ledger.insert_web_session(&session).await.map_err(ledger_down)?;
+    app.ledger.insert_web_session(&session).await.map_err(ledger_unavailable)?;
     tracing::info!(email = %person.email, second_factor = session.second_factor, "signed in");
     let mut response = see_other(&login.return_to);
     response.headers_mut().insert(header::SET_COOKIE, cookie::set(&id, signin.limits.absolute_seconds));
@@ -218,7 +209,7 @@ pub async fn logout(
     let form: LogoutForm = serde_urlencoded::from_bytes(&bytes).unwrap_or(LogoutForm { csrf: None });
     let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).map(String::from).or(form.csrf);
     check_csrf(&live, &Method::POST, sent.as_deref())?;
-    app.ledger.delete_web_session(&live.id_hash).await.map_err(ledger_down)?;
+    app.ledger.delete_web_session(&live.id_hash).await.map_err(ledger_unavailable)?;
     tracing::info!(email = %live.session.email, "signed out");
     Ok(signed_out_redirect())
 }

@@ -15,9 +15,6 @@ pub struct LiveSession {
     pub requester: Requester,
 }
 
-/// Why a session-authenticated call is refused.
-pub type SessionProblem = Problem;
-
 fn sign_in_again(status: StatusCode, rule: &str, detail: String, return_to: &str, second_factor: bool) -> Problem {
     let mut problem = Problem::new(status, rule, "Sign in again", "session", detail);
     problem.sign_in = Some(sign_in_url(return_to, second_factor));
@@ -48,15 +45,7 @@ impl SignIn {
     pub async fn current(&self, app: &App, headers: &HeaderMap, path: &str) -> Result<Option<LiveSession>, Problem> {
         let Some(id) = cookie::session_id(headers) else { return Ok(None) };
         let id_hash = session_hash(&id);
-        let stored = app.ledger.web_session(&id_hash).await.map_err(|err| {
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ledger-unavailable",
-                "Cannot check the session",
-                "session",
-                format!("the ledger did not answer ({err}): retry in a moment"),
-            )
-        })?;
+        let stored = app.ledger.web_session(&id_hash).await.map_err(crate::http::routes::ledger_unavailable)?;
         let Some(session) = stored else {
             return Err(sign_in_again(
                 StatusCode::UNAUTHORIZED,

@@ -26,6 +26,7 @@ help:
 	@echo "make bench-admission  webhook decision time in process and HTTPS round trips at 500 req/s"
 	@echo "make bench-ledger audit records/s on SQLite and on a PostgreSQL it starts (bench-results/ledger.json)"
 	@echo "make bench-usage  POST /v1/usage events/s and ack latency on SQLite and PostgreSQL, event → status lag, the hourly Stripe push"
+	@echo "make bench-console every console page's time (p50/p99, cold) with 1,000 organizations and a year of history (bench-results/console.json)"
 
 # build-tools.sh reports its progress on stderr (shown); stdout is only the bin directory.
 tools:
@@ -111,7 +112,8 @@ run: cluster-up
 	KUBECONFIG=$$OPERATOR_KUBECONFIG target/debug/atlantiplex-operator api --bind 127.0.0.1:$(API_PORT) \
 		--api-key-hash-key-file $(CLUSTER_DIR)/api-key-hash --public-url https://127.0.0.1:$(API_PORT) \
 		--platform-admin-group oidc:platform-admins & api=$$!; \
-	echo "tenant API: https://127.0.0.1:$(API_PORT)/v1/openapi.json (self-signed certificate; docs/tenant-api.md)"; \
+	echo "console:    https://127.0.0.1:$(API_PORT)/console (self-signed certificate; docs/console.md)"; \
+	echo "tenant API: https://127.0.0.1:$(API_PORT)/v1/openapi.json (docs/tenant-api.md)"; \
 	echo "sign in (docs/sso.md): people and passwords in hack/dev-users.yaml, e.g. alice@acme.example / alice"; \
 	echo "  web:     https://127.0.0.1:$(API_PORT)/auth/login"; \
 	echo "  kubectl: KUBECONFIG=$(CLUSTER_DIR)/sso.kubeconfig $(KUBECTL) get configmaps -n org-acme   (runs atlantiplex-operator login)"; \
@@ -154,3 +156,10 @@ openapi:
 bench-api: tools
 	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
 	cargo run --release -p bench --bin api-bench -- --out bench-results/api.json
+
+# Every console page (signed in as a platform admin who owns every organization) with 1,000 organizations,
+# a year of subscription history and 90 days of usage: cold and p50/p90/p99 (bench-results/console.json).
+.PHONY: bench-console
+bench-console: tools
+	cargo build --release --bin atlantiplex-operator -p atlantiplex-operator
+	cargo run --release -p bench --bin console -- --out bench-results/console.json

@@ -74,6 +74,7 @@ pub async fn run(args: LoginArgs) -> anyhow::Result<()> {
         ca_pem,
         redirect_url: format!("http://{}/callback", args.listen),
         second_factors: SecondFactors::new(args.accepted_second_factors.clone()),
+        offline_access: false,
     })
     .await?;
     let begun = provider.begin(LoginOptions { force_login: true, second_factor: args.second_factor });

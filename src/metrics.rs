@@ -1,5 +1,6 @@
 //! Prometheus metrics of the operator, served at /metrics.
 
+pub mod revenue;
 pub mod usage;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -71,6 +72,8 @@ pub struct Metrics {
     pub storage_samples: Family<ResultLabels, Counter>,
     /// Meter gauges and usage ingestion (`metrics/usage.rs`).
     pub usage: usage::UsageMetrics,
+    /// Revenue figures from the subscription history (`metrics/revenue.rs`).
+    pub revenue: revenue::RevenueMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -189,8 +192,10 @@ impl Metrics {
             storage_samples.clone(),
         );
         let usage = usage::UsageMetrics::register(&mut registry);
+        let revenue = revenue::RevenueMetrics::register(&mut registry);
         Self {
             usage,
+            revenue,
             registry,
             stripe_requests,
             meter_pushes,

@@ -252,6 +252,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         allowed_external_names: args.settings.allowed_external_names.clone(),
     };
     tokio::spawn(watch_audit(audit.clone(), metrics.clone()));
+    // Revenue gauges, on every replica (a read of the ledger) from when the caches are filled.
+    tokio::spawn(atlantiplex_operator::metrics::revenue::refresh_every(
+        ledger.clone(),
+        metrics.clone(),
+        context.clone(),
+    ));
     let namespace = args.admission.operator_namespace.clone();
     // Billing reads its Secret once at start-up; without it the operator runs with billing disabled.
     let billing_handle = Arc::new(

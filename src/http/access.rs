@@ -64,6 +64,20 @@ impl Grant {
     }
 }
 
+/// A person's strongest role through the organization's teams (team roles count as theirs in it).
+pub fn team_role<'a>(
+    teams: impl IntoIterator<Item = &'a crate::api::Team>,
+    who: &crate::admission::policy::Requester,
+    mfa_required: bool,
+) -> Option<Role> {
+    teams
+        .into_iter()
+        .flat_map(|t| t.spec.members.iter())
+        .filter(|m| who.is_bound_as(m.kind, &m.name, m.namespace.as_deref(), mfa_required))
+        .map(|m| m.role)
+        .max_by_key(|r| r.rank())
+}
+
 /// Allowed, or the 403 naming what is missing and who can do it.
 pub fn authorize(grant: &Grant, action: Action) -> Result<(), Problem> {
     let allowed = match grant {

@@ -73,6 +73,23 @@ impl Caches {
         self.organizations.get(&ObjectRef::new(name)).and_then(|g| ok(&g))
     }
 
+    /// Every organization (the console's platform pages).
+    pub fn organizations(&self) -> Vec<Organization> {
+        self.organizations.state().iter().filter_map(|g| ok(g)).collect()
+    }
+
+    pub fn subscription(&self, name: &str) -> Option<Subscription> {
+        self.subscriptions.get(&ObjectRef::new(name)).and_then(|g| ok(&g))
+    }
+
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.subscriptions.state().iter().filter_map(|g| ok(g)).collect()
+    }
+
+    pub fn teams(&self) -> Vec<Team> {
+        self.teams.state().iter().filter_map(|g| ok(g)).collect()
+    }
+
     pub fn plan(&self, name: &str) -> Option<Plan> {
         self.plans.get(&ObjectRef::new(name)).and_then(|g| ok(&g))
     }

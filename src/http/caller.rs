@@ -9,7 +9,7 @@ use super::signin::LiveSession;
 use super::signin::sessions::check_csrf;
 use super::{App, Problem};
 use crate::admission::policy::{Requester, organization_role};
-use crate::api::{Organization, Plan, Role};
+use crate::api::{Organization, Plan};
 use crate::http_auth::{Outcome, Permission};
 use crate::keys;
 use axum::extract::{ConnectInfo, Request, State};
@@ -63,7 +63,7 @@ fn unauthenticated(rule: &str, detail: impl std::fmt::Display) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, rule, "Not authenticated", "Authorization", detail)
 }
 
-fn unknown_organization(name: &str) -> Problem {
+pub(crate) fn unknown_organization(name: &str) -> Problem {
     Problem::new(
         StatusCode::NOT_FOUND,
         "unknown-organization",
@@ -93,6 +93,10 @@ pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next
     let (call, verdict) = call;
     let namespace = call.organization.status.as_ref().and_then(|s| s.namespace.clone()).unwrap_or_default();
     let counted = call.org_name.clone();
+    let key = match call.grant {
+        Grant::Key(_) => call.actor.strip_prefix("apikey:").map(String::from),
+        _ => None,
+    };
     request.extensions_mut().insert(Arc::new(call));
     let mut response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
         Ok(response) => response,
@@ -107,7 +111,7 @@ pub async fn admit(State(app): State<Arc<App>>, mut request: Request, next: Next
     };
     // A refusal by a handler (role, scope, no such key) is no served call, as no refusal of the gate is.
     if !matches!(response.status().as_u16(), 401 | 403 | 404 | 429) {
-        app.calls.count(&counted, &namespace);
+        app.calls.count(&counted, &namespace, key.as_deref());
     }
     if let Some(verdict) = verdict {
         rate_headers(response.headers_mut(), &verdict);
@@ -159,13 +163,7 @@ async fn admit_call(
             ),
         ));
     }
-    let organization = app.caches.organization(org_name).ok_or_else(|| unknown_organization(org_name))?;
-    // The plan the operator applies (its status); before its first reconcile, the choice it would make.
-    let plan_name = organization.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or_else(|| {
-        let subscriptions = app.caches.subscriptions_of(org_name);
-        crate::tenancy::plan::effective_plan(&organization, subscriptions.iter(), &app.default_plan).plan
-    });
-    let plan = app.caches.plan(&plan_name);
+    let (organization, plan_name, plan) = resolve(app, org_name)?;
     let (grant, actor) = match credential {
         Credential::Key { id, scopes, .. } => (Grant::Key(scopes), format!("apikey:{id}")),
         Credential::Person { requester } => {
@@ -189,16 +187,8 @@ async fn admit_call(
             (grant.ok_or_else(|| unknown_organization(org_name))?, requester.username)
         }
         Credential::Session(live) => {
-            if let Some(signin) = &app.signin {
-                signin.check_organization(&live, &organization, plan.as_ref(), asked.path)?;
-            }
             let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
-            check_csrf(&live, asked.method, sent)?;
-            let grant = person_grant(app, &organization, plan.as_ref(), &live.requester, None).await?;
-            let grant = grant.ok_or_else(|| unknown_organization(org_name))?;
-            if let Some(signin) = &app.signin {
-                signin.touch(app, &live).await;
-            }
+            let grant = session_grant(app, &organization, plan.as_ref(), &live, asked.method, sent, asked.path).await?;
             (grant, live.requester.username.clone())
         }
     };
@@ -238,6 +228,43 @@ async fn admit_call(
         }
     };
     Ok((Call { organization, org_name: org_name.to_string(), plan_name, plan, grant, actor }, verdict))
+}
+
+/// The organization of this name, the plan the operator applies to it (its status) and that Plan.
+pub(crate) fn resolve(app: &App, org_name: &str) -> Result<(Organization, String, Option<Plan>), Problem> {
+    let organization = app.caches.organization(org_name).ok_or_else(|| unknown_organization(org_name))?;
+    // Before its first reconcile, the choice the operator would make.
+    let plan_name = organization.status.as_ref().and_then(|s| s.effective_plan.clone()).unwrap_or_else(|| {
+        let subscriptions = app.caches.subscriptions_of(org_name);
+        crate::tenancy::plan::effective_plan(&organization, subscriptions.iter(), &app.default_plan).plan
+    });
+    let plan = app.caches.plan(&plan_name);
+    Ok((organization, plan_name, plan))
+}
+
+/// A signed-in browser's grant in an organization: the organization's session rules (its idle limit,
+/// MFA), the CSRF token of a change, the person's role; the request then counts as the session's
+/// activity. The tenant API and the console both admit sessions through this.
+pub(crate) async fn session_grant(
+    app: &App,
+    organization: &Organization,
+    plan: Option<&Plan>,
+    live: &LiveSession,
+    method: &Method,
+    csrf_sent: Option<&str>,
+    path: &str,
+) -> Result<Grant, Problem> {
+    if let Some(signin) = &app.signin {
+        signin.check_organization(live, organization, plan, path)?;
+    }
+    check_csrf(live, method, csrf_sent)?;
+    let name = organization.metadata.name.as_deref().unwrap_or_default();
+    let grant = person_grant(app, organization, plan, &live.requester, None).await?;
+    let grant = grant.ok_or_else(|| unknown_organization(name))?;
+    if let Some(signin) = &app.signin {
+        signin.touch(app, live).await;
+    }
+    Ok(grant)
 }
 
 /// The credential: an API key (by its prefix) or a Kubernetes token as the bearer; without one, the
@@ -311,7 +338,7 @@ async fn credential(app: &App, headers: &HeaderMap, path: &str) -> Result<Creden
 
 /// A person's grant: their role by the role table (team roles count), else platform read access — by
 /// RBAC for a Kubernetes token (`headers`), by `--platform-admin-group` for a web session.
-async fn person_grant(
+pub(crate) async fn person_grant(
     app: &App,
     organization: &Organization,
     plan: Option<&Plan>,
@@ -324,14 +351,7 @@ async fn person_grant(
     }
     let name = organization.metadata.name.as_deref().unwrap_or_default();
     let mfa = crate::admission::policy::mfa_required(organization);
-    let team_role = app
-        .caches
-        .teams_of(name)
-        .iter()
-        .flat_map(|t| t.spec.members.iter())
-        .filter(|m| requester.is_bound_as(m.kind, &m.name, m.namespace.as_deref(), mfa))
-        .map(|m| m.role)
-        .max_by_key(|r: &Role| r.rank());
+    let team_role = access::team_role(&app.caches.teams_of(name), requester, mfa);
     if let Some(role) = team_role {
         return Ok(Some(Grant::Role(role)));
     }
@@ -357,7 +377,7 @@ async fn person_grant(
     }
 }
 
-fn check_allow_list(
+pub(crate) fn check_allow_list(
     app: &App,
     organization: &Organization,
     plan: Option<&Plan>,

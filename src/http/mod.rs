@@ -51,4 +51,8 @@ pub struct App {
     pub usage_grace: jiff::SignedDuration,
     /// Web sign-in (`--oidc-issuer`), when configured.
     pub signin: Option<signin::SignIn>,
+    /// The API server's address and CA: the console's changes go there with the person's own token.
+    pub kube_config: kube::Config,
+    /// The console's state: Stripe for billing portal sessions, the platform figures' cache.
+    pub console: crate::console::Console,
 }

@@ -34,7 +34,7 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
         .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))?;
     let ledger = crate::ledger::Ledger::connect(&args.database_url).await?;
     let config = crate::settings::kube_config(args.kubeconfig.as_deref()).await?;
-    let client = kube::Client::try_from(config)?;
+    let client = kube::Client::try_from(config.clone())?;
     let limiter = rate_limit::Limiter::new(args.rate_limit_store, &ledger)?;
     let caches = caches::Caches::start(&client);
     caches.ready().await?;
@@ -60,6 +60,8 @@ pub async fn run(args: ApiArgs, shutdown: impl std::future::Future<Output = ()>)
         request_timeout: Duration::from_secs(args.request_timeout_seconds.max(1)),
         usage_grace: jiff::SignedDuration::from_hours(i64::from(args.usage_grace_hours)),
         signin,
+        kube_config: config,
+        console: crate::console::Console::new(&args.console)?,
     });
     if let Some(signin) = &app.signin {
         tokio::spawn(super::signin::remove_old_sessions(app.ledger.clone(), signin.limits));

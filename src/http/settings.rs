@@ -51,4 +51,6 @@ pub struct ApiArgs {
     pub usage_grace_hours: u32,
     #[command(flatten)]
     pub signin: super::signin::SignInArgs,
+    #[command(flatten)]
+    pub console: crate::console::settings::ConsoleArgs,
 }

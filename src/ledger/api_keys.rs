@@ -159,6 +159,18 @@ impl Ledger {
         .await?)
     }
 
+    /// Organizations with at least one key neither revoked nor expired at `now` (feature adoption).
+    pub async fn organizations_with_usable_keys(&self, now: Timestamp) -> Result<std::collections::BTreeSet<String>> {
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT organization FROM api_keys \
+             WHERE revoked_at_us IS NULL AND (expires_at_us IS NULL OR expires_at_us > $1)",
+        )
+        .bind(to_micros(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(names.into_iter().collect())
+    }
+
     /// Keys changed at or after `since` (all keys for `None`): what a replica's key table refreshes from.
     pub async fn api_keys_changed_since(&self, since: Option<Timestamp>) -> Result<Vec<ApiKey>> {
         let since = since.map_or(i64::MIN, to_micros);

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "billing_periods", include_str!("../../migrations/0004_billing_periods.sql")),
     (5, "api_keys", include_str!("../../migrations/0005_api_keys.sql")),
     (6, "web_sessions", include_str!("../../migrations/0006_web_sessions.sql")),
+    (7, "web_session_tokens", include_str!("../../migrations/0007_web_session_tokens.sql")),
 ];
 
 /// The newest schema version this binary knows.

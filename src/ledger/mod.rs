@@ -44,7 +44,8 @@ pub use retention::{DEFAULT_RETENTION_DAYS, RETENTION_BATCH};
 pub use subscriptions::SubscriptionChange;
 pub use time::{parse_duration, parse_time_bound};
 pub use usage::{Inserted, MeterPush, PushState, UsageWindow};
-pub use web_sessions::{LOGIN_TTL, WebLogin, WebSession};
+pub use usage_read::SubjectUsage;
+pub use web_sessions::{LOGIN_TTL, SessionTokens, WebLogin, WebSession};
 pub use writer::{
     Accepted, AuditCounters, AuditHealth, AuditLog, AuditLogOptions, AuditStats, Durability, HealthState,
 };

@@ -32,6 +32,28 @@ pub struct WebSession {
     pub csrf_token: String,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
+    /// The sign-in's ID token, the console's credential at the Kubernetes API (empty before migration 7).
+    pub tokens: SessionTokens,
+}
+
+/// The tokens a session acts with.
+#[derive(Clone, PartialEq, Default)]
+pub struct SessionTokens {
+    pub id_token: String,
+    pub id_token_expires_at: Timestamp,
+    /// Empty when the provider gave none (no `offline_access`).
+    pub refresh_token: String,
+}
+
+/// Tokens are credentials: never printed.
+impl std::fmt::Debug for SessionTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTokens")
+            .field("id_token", &if self.id_token.is_empty() { "none" } else { "<redacted>" })
+            .field("id_token_expires_at", &self.id_token_expires_at)
+            .field("refresh_token", &if self.refresh_token.is_empty() { "none" } else { "<redacted>" })
+            .finish()
+    }
 }
 
 impl<'r> FromRow<'r, AnyRow> for WebSession {
@@ -50,12 +72,17 @@ impl<'r> FromRow<'r, AnyRow> for WebSession {
             csrf_token: row.try_get("csrf_token")?,
             created_at: column(row, "created_at_us")?,
             last_seen_at: column(row, "last_seen_at_us")?,
+            tokens: SessionTokens {
+                id_token: row.try_get("id_token")?,
+                id_token_expires_at: column(row, "id_token_expires_us")?,
+                refresh_token: row.try_get("refresh_token")?,
+            },
         })
     }
 }
 
 const SESSION_COLUMNS: &str = "id_hash, subject, email, idp_groups, amr, second_factor, auth_time_us, csrf_token, \
-                               created_at_us, last_seen_at_us";
+                               created_at_us, last_seen_at_us, id_token, id_token_expires_us, refresh_token";
 
 impl Ledger {
     pub async fn insert_web_login(&self, login: &WebLogin) -> Result<()> {
@@ -105,7 +132,7 @@ impl Ledger {
 
     pub async fn insert_web_session(&self, session: &WebSession) -> Result<()> {
         sqlx::query(&format!(
-            "INSERT INTO web_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO web_sessions ({SESSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(session.id_hash.as_str())
         .bind(session.subject.as_str())
@@ -117,9 +144,26 @@ impl Ledger {
         .bind(session.csrf_token.as_str())
         .bind(to_micros(session.created_at))
         .bind(to_micros(session.last_seen_at))
+        .bind(session.tokens.id_token.as_str())
+        .bind(to_micros(session.tokens.id_token_expires_at))
+        .bind(session.tokens.refresh_token.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Replaces a session's tokens after a refresh; `false` when the session has ended meanwhile.
+    pub async fn update_web_session_tokens(&self, id_hash: &str, tokens: &SessionTokens) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE web_sessions SET id_token = $1, id_token_expires_us = $2, refresh_token = $3 WHERE id_hash = $4",
+        )
+        .bind(tokens.id_token.as_str())
+        .bind(to_micros(tokens.id_token_expires_at))
+        .bind(tokens.refresh_token.as_str())
+        .bind(id_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(n.rows_affected() == 1)
     }
 
     pub async fn web_session(&self, id_hash: &str) -> Result<Option<WebSession>> {

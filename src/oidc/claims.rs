@@ -19,6 +19,8 @@ pub struct SignedIn {
     pub expires_at: i64,
     /// The ID token itself (kubectl sends it as the bearer token).
     pub id_token: String,
+    /// The refresh token, when the provider gave one (scope `offline_access`).
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,7 @@ pub(super) fn read_verified(id_token: &str, factors: &SecondFactors) -> Result<S
         auth_time: claims.auth_time.unwrap_or(claims.iat),
         expires_at: claims.exp,
         id_token: id_token.to_string(),
+        refresh_token: None,
     })
 }
 

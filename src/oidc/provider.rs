@@ -6,7 +6,8 @@ use crate::identity::SecondFactors;
 use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
-    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, reqwest,
+    EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    Scope, TokenResponse, reqwest,
 };
 
 /// The `acr_values` asked for when a second factor is required (a login app may honour it).
@@ -27,6 +28,8 @@ pub struct ProviderSettings {
     /// Where the provider sends the browser back with the code.
     pub redirect_url: String,
     pub second_factors: SecondFactors,
+    /// Ask for `offline_access`, so a refresh token renews the ID token the console acts with.
+    pub offline_access: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ pub struct Provider {
     http: reqwest::Client,
     factors: SecondFactors,
     issuer: String,
+    offline_access: bool,
 }
 
 impl Provider {
@@ -86,7 +90,13 @@ impl Provider {
             settings.client_secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(redirect);
-        Ok(Self { client, http, factors: settings.second_factors, issuer: settings.issuer })
+        Ok(Self {
+            client,
+            http,
+            factors: settings.second_factors,
+            issuer: settings.issuer,
+            offline_access: settings.offline_access,
+        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -102,6 +112,9 @@ impl Provider {
             .add_scope(Scope::new("email".into()))
             .add_scope(Scope::new("groups".into()))
             .set_pkce_challenge(challenge);
+        if self.offline_access {
+            request = request.add_scope(Scope::new("offline_access".into()));
+        }
         if options.force_login || options.second_factor {
             request = request.add_prompt(CoreAuthPrompt::Login);
         }
@@ -132,6 +145,32 @@ impl Provider {
         id_token
             .claims(&self.client.id_token_verifier(), &Nonce::new(nonce.into()))
             .map_err(|e| SignInError::Refused(format!("the ID token was refused: {e}")))?;
-        read_verified(&id_token.to_string(), &self.factors).map_err(SignInError::Refused)
+        let mut signed_in = read_verified(&id_token.to_string(), &self.factors).map_err(SignInError::Refused)?;
+        signed_in.refresh_token = response.refresh_token().map(|t| t.secret().clone());
+        Ok(signed_in)
+    }
+
+    /// A new ID token for a session, by its refresh token. The new token is verified like the first
+    /// (its nonce, if any, was checked at sign-in); the provider may rotate the refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<SignedIn, SignInError> {
+        let token = RefreshToken::new(refresh_token.into());
+        let request = self.client.exchange_refresh_token(&token).map_err(|e| SignInError::Unavailable {
+            issuer: self.issuer.clone(),
+            why: format!("no token endpoint: {e}"),
+        })?;
+        let response = request
+            .request_async(&self.http)
+            .await
+            .map_err(|e| SignInError::Refused(format!("the identity provider refused to renew the sign-in: {e}")))?;
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| SignInError::Refused("the identity provider renewed no ID token".into()))?;
+        id_token
+            .claims(&self.client.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+            .map_err(|e| SignInError::Refused(format!("the renewed ID token was refused: {e}")))?;
+        let mut signed_in = read_verified(&id_token.to_string(), &self.factors).map_err(SignInError::Refused)?;
+        signed_in.refresh_token =
+            Some(response.refresh_token().map_or_else(|| refresh_token.to_string(), |t| t.secret().clone()));
+        Ok(signed_in)
     }
 }

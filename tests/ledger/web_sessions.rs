@@ -2,7 +2,7 @@
 //! hash of its id, touched forward only, and removed at logout or when too old.
 
 use super::TestDb;
-use atlantiplex_operator::ledger::{WebLogin, WebSession};
+use atlantiplex_operator::ledger::{SessionTokens, WebLogin, WebSession};
 use jiff::{SignedDuration, Timestamp};
 
 fn session(hash: &str, created_at: Timestamp) -> WebSession {
@@ -17,6 +17,11 @@ fn session(hash: &str, created_at: Timestamp) -> WebSession {
         csrf_token: "csrf-1".into(),
         created_at,
         last_seen_at: created_at,
+        tokens: SessionTokens {
+            id_token: "eyJ.id.token".into(),
+            id_token_expires_at: created_at + SignedDuration::from_hours(1),
+            refresh_token: "refresh-1".into(),
+        },
     }
 }
 
@@ -43,6 +48,16 @@ pub async fn sign_ins_are_taken_once_and_sessions_found_by_hash(db: TestDb) {
     ledger.touch_web_session("hash-1", later).await.unwrap();
     ledger.touch_web_session("hash-1", now).await.unwrap();
     assert_eq!(ledger.web_session("hash-1").await.unwrap().unwrap().last_seen_at, later, "never goes back");
+
+    let renewed = SessionTokens {
+        id_token: "eyJ.renewed".into(),
+        id_token_expires_at: later + SignedDuration::from_hours(1),
+        refresh_token: "refresh-2".into(),
+    };
+    assert!(ledger.update_web_session_tokens("hash-1", &renewed).await.unwrap());
+    assert_eq!(ledger.web_session("hash-1").await.unwrap().unwrap().tokens, renewed, "a refresh replaces the tokens");
+    assert!(!ledger.update_web_session_tokens("hash-gone", &renewed).await.unwrap(), "an ended session stays ended");
+    assert!(!format!("{renewed:?}").contains("refresh-2"), "tokens are never printed");
 
     let old = now - SignedDuration::from_hours(13);
     ledger.insert_web_session(&session("hash-old", old)).await.unwrap();

@@ -1,8 +1,9 @@
 //! Single sign-on end to end: the control plane with Ory Hydra as its OpenID Connect provider
 //! (kube-apiserver trusting it through the operator's `authentication-config`), the operator, and
-//! one tenant API with web sign-in, on a SQLite ledger the tests can read. Tokens come from real
-//! logins that the tests play through Hydra's admin API (`devcluster::idp`), never impersonation.
-//! A `#[path]` module of tests/sso.rs.
+//! one tenant API with web sign-in and the console (stripe-mock for its billing portal), sharing the
+//! operator's SQLite ledger, which the tests can read. Tokens come from real logins: played through
+//! Hydra's admin API (`devcluster::idp`), or in a browser on the development login page that Hydra
+//! sends people to; never impersonation. A `#[path]` module of tests/sso.rs and tests/console.rs.
 
 use super::support::{API_ROLE, Harness, cluster, on_runtime};
 use devcluster::idp::{Idp, Person};
@@ -15,13 +16,36 @@ pub const CONSOLE_SECRET: &str = "console-test-secret-0123456789";
 /// kubectl's redirect URI: nobody listens there; the tests take the code from the redirect.
 pub const KUBECTL_REDIRECT: &str = "http://127.0.0.1:8000/callback";
 pub const PLATFORM_ADMINS: &str = "platform-admins";
+/// The password and one-time code of every person of the development login page ([`dev_users`]).
+pub const DEV_PASSWORD: &str = "console-test-password";
+pub const DEV_CODE: &str = "424242";
+
+/// The people who sign in on the real development login page (`devcluster::login_app`), which Hydra
+/// sends browsers to; email and IdP groups, all with [`DEV_PASSWORD`] and [`DEV_CODE`].
+pub fn dev_users() -> Vec<devcluster::login_app::DevUser> {
+    [
+        ("olivia@console.example", &[][..]),
+        ("adam@console.example", &[]),
+        ("vera@console.example", &[]),
+        ("terry@console.example", &[]),
+        ("pat@console.example", &[PLATFORM_ADMINS]),
+    ]
+    .into_iter()
+    .map(|(email, groups)| devcluster::login_app::DevUser {
+        email: email.into(),
+        password: DEV_PASSWORD.into(),
+        one_time_code: DEV_CODE.into(),
+        groups: groups.iter().map(|group| group.to_string()).collect(),
+    })
+    .collect()
+}
 
 pub struct Sso {
     pub h: Harness,
     pub api_port: u16,
     /// `atlantiplex-operator login`'s loopback port, registered at Hydra.
     pub login_port: u16,
-    /// The tenant API's ledger (SQLite file).
+    /// The ledger of the operator and the tenant API (SQLite file).
     pub api_ledger: std::path::PathBuf,
     pub ca_file: std::path::PathBuf,
 }
@@ -33,17 +57,21 @@ pub fn sso() -> &'static Sso {
 
 fn start() -> Sso {
     let operator_binary = env!("CARGO_BIN_EXE_atlantiplex-operator").to_string();
+    // Hydra sends browsers to the real development login page (started below, once Hydra is up);
+    // the tests that play logins through the admin API never load it.
+    let dev_login = std::net::SocketAddr::from(([127, 0, 0, 1], devcluster::free_port().expect("port")));
     devcluster::shared_with(move |options| devcluster::Options {
         identity: Some(devcluster::IdentityOptions {
             authentication_config_command: vec![operator_binary, "authentication-config".into()],
-            login_url: "https://127.0.0.1:9/login".into(),
-            consent_url: "https://127.0.0.1:9/consent".into(),
+            login_url: format!("http://{dev_login}/login"),
+            consent_url: format!("http://{dev_login}/consent"),
         }),
         ..options
     })
     .expect("control plane with Hydra");
     let h = cluster();
     let identity = h.plane.identity.clone().expect("identity provider");
+    start_login_app(&identity, dev_login);
     let (api_port, login_port) = (devcluster::free_port().expect("port"), devcluster::free_port().expect("port"));
     let dir = h.plane.dir.join("sso");
     std::fs::create_dir_all(&dir).expect("dir");
@@ -64,7 +92,8 @@ fn start() -> Sso {
             "client_id": CONSOLE_CLIENT, "client_secret": CONSOLE_SECRET,
             "redirect_uris": [format!("https://127.0.0.1:{api_port}/auth/callback")],
             "token_endpoint_auth_method": "client_secret_basic",
-            "grant_types": ["authorization_code"], "response_types": ["code"], "scope": "openid email groups",
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "scope": "openid email groups offline_access",
         }))
         .await
         .expect("console client");
@@ -88,7 +117,9 @@ fn start() -> Sso {
     std::fs::write(dir.join("tls.key"), &serving.key_pem).expect("tls.key");
     std::fs::write(dir.join("hash-key"), "0123456789abcdef0123456789abcdef-sso-test").expect("hash key");
     std::fs::write(dir.join("client-secret"), CONSOLE_SECRET).expect("client secret");
-    let api_ledger = dir.join("api-ledger.db");
+    // The operator's ledger, as on a single node: the console reads its audit log and subscription history.
+    let api_ledger = h.plane.dir.join("ledger.db");
+    let stripe_mock = start_stripe_mock(&h);
     let kubeconfig = h.plane.mint_kubeconfig("atlantiplex-tenant-api", &[]).expect("API kubeconfig");
     let mut api = Command::new(env!("CARGO_BIN_EXE_atlantiplex-operator"));
     api.arg("api")
@@ -108,6 +139,9 @@ fn start() -> Sso {
         .arg(&identity.ca_file)
         .args(["--public-url", &format!("https://127.0.0.1:{api_port}")])
         .args(["--platform-admin-group", &format!("oidc:{PLATFORM_ADMINS}")])
+        .arg("--oidc-offline-access")
+        // The console's "Manage billing": Billing Portal sessions at stripe-mock.
+        .args(["--stripe-secret", "sk_test_console", "--stripe-api-base", &stripe_mock])
         .args(["--log", "info,atlantiplex_operator=debug"]);
     devcluster::spawn_for_process_lifetime("tenant-api", api, &h.logs()).expect("API starts");
     let sso = Sso { h, api_port, login_port, api_ledger, ca_file: identity.ca_file.clone() };
@@ -120,6 +154,49 @@ fn start() -> Sso {
         }
     });
     sso
+}
+
+/// stripe-mock for the rest of the process; its base URL.
+fn start_stripe_mock(h: &Harness) -> String {
+    let (http, https) = (devcluster::free_port().expect("port"), devcluster::free_port().expect("port"));
+    let mut mock = Command::new(devcluster::tools_bin().expect("tools").join("stripe-mock"));
+    mock.args(["-http-addr", &format!("127.0.0.1:{http}"), "-https-addr", &format!("127.0.0.1:{https}")]);
+    devcluster::spawn_for_process_lifetime("stripe-mock", mock, &h.logs()).expect("stripe-mock starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "stripe-mock did not listen within 60 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{http}/")
+}
+
+/// Serves the development login page on `address` for the rest of the process, on a thread and
+/// runtime of its own, and waits until it answers.
+fn start_login_app(identity: &devcluster::IdentityInfo, address: std::net::SocketAddr) {
+    let identity = identity.clone();
+    let app = std::thread::Builder::new()
+        .name("dev-login-app".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("login app runtime");
+            let idp = Idp::new(&identity).expect("Hydra client");
+            runtime.block_on(devcluster::login_app::serve(idp, dev_users(), address))
+        })
+        .expect("login app thread");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(address).is_err() {
+        if app.is_finished() {
+            match app.join() {
+                Ok(Err(err)) => panic!("the development login page on {address} stopped: {err:#}"),
+                _ => panic!("the development login page on {address} stopped"),
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "the development login page on {address} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 impl Sso {

@@ -177,13 +177,16 @@ async fn dev_identity(dir: &Path, dev: &DevIdentity, info: &devcluster::Identity
     idp.ensure_client(serde_json::json!({
         "client_id": "atlantiplex-console", "client_name": "Atlantiplex console", "client_secret": secret,
         "redirect_uris": [dev.console_redirect], "token_endpoint_auth_method": "client_secret_basic",
-        "grant_types": ["authorization_code"], "response_types": ["code"], "scope": "openid email groups",
+        // The refresh token renews the ID token the console makes changes with (`--oidc-offline-access`).
+        "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+        "scope": "openid email groups offline_access",
     }))
     .await?;
     std::fs::write(
         dir.join("identity.env"),
         format!(
-            "ATLANTIPLEX_OIDC_ISSUER={}\nATLANTIPLEX_OIDC_CA_FILE={}\nATLANTIPLEX_OIDC_CLIENT_SECRET_FILE={}\n",
+            "ATLANTIPLEX_OIDC_ISSUER={}\nATLANTIPLEX_OIDC_CA_FILE={}\nATLANTIPLEX_OIDC_CLIENT_SECRET_FILE={}\n\
+             ATLANTIPLEX_OIDC_OFFLINE_ACCESS=true\n",
             info.issuer,
             info.ca_file.display(),
             secret_file.display()

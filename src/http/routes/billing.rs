@@ -22,6 +22,11 @@ pub async fn billing(
     Extension(call): Extension<Arc<Call>>,
 ) -> Result<Json<BillingView>, Problem> {
     call.authorize(Action::ReadBilling)?;
+    Ok(Json(billing_view(&app, &call).await?))
+}
+
+/// Subscriptions by name and the newest invoices (the console's billing page reads the same).
+pub async fn billing_view(app: &App, call: &Call) -> Result<BillingView, Problem> {
     let mut subscriptions: Vec<SubscriptionView> = app
         .caches
         .subscriptions_of(&call.org_name)
@@ -55,5 +60,5 @@ pub async fn billing(
             hosted_url: i.hosted_url,
         })
         .collect();
-    Ok(Json(BillingView { subscriptions, invoices }))
+    Ok(BillingView { subscriptions, invoices })
 }

@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/auth/signed-out", get(super::signin::routes::signed_out))
         .route("/v1/session", get(super::signin::routes::session))
         .merge(organization)
+        .merge(crate::console::router(app.clone()))
         .fallback(not_found)
         .with_state(app)
 }

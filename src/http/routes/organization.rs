@@ -38,12 +38,17 @@ pub async fn get_organization(
     Extension(call): Extension<Arc<Call>>,
 ) -> Result<Json<OrganizationView>, Problem> {
     call.authorize(Action::Read)?;
+    Ok(Json(organization_view(&app, &call)))
+}
+
+/// The organization as the API shows it (the console's overview reads the same).
+pub fn organization_view(app: &App, call: &Call) -> OrganizationView {
     let org = &call.organization;
     let status = org.status.clone().unwrap_or_default();
     let usage = status.usage.clone().unwrap_or_default();
     let limits = call.plan.as_ref().map(|p| p.spec.limits.clone()).unwrap_or_default();
     let teams = app.caches.teams_of(&call.org_name);
-    Ok(Json(OrganizationView {
+    OrganizationView {
         name: call.org_name.clone(),
         slug: org.spec.slug.clone(),
         display_name: org.spec.display_name.clone(),
@@ -68,7 +73,7 @@ pub async fn get_organization(
             .as_ref()
             .and_then(|p| p.spec.rate_limit.as_ref())
             .map(|r| r.requests_per_minute.max(0) as u32),
-    }))
+    }
 }
 
 /// Owners and members with their roles.
@@ -78,10 +83,15 @@ pub async fn get_organization(
     security(("apiKey" = []), ("kubernetesToken" = []), ("session" = [])))]
 pub async fn members(Extension(call): Extension<Arc<Call>>) -> Result<Json<MembersView>, Problem> {
     call.authorize(Action::Read)?;
+    Ok(Json(members_view(&call)))
+}
+
+/// Owners first, then members, in the order of the spec.
+pub fn members_view(call: &Call) -> MembersView {
     let spec = &call.organization.spec;
     let mut members: Vec<MemberView> = spec.owners.iter().map(|s| member(s, Role::Owner)).collect();
     members.extend(members_of(&spec.members));
-    Ok(Json(MembersView { members }))
+    MembersView { members }
 }
 
 /// Teams with their namespaces, place in the tree and members.
@@ -94,6 +104,11 @@ pub async fn teams(
     Extension(call): Extension<Arc<Call>>,
 ) -> Result<Json<TeamsView>, Problem> {
     call.authorize(Action::Read)?;
+    Ok(Json(teams_view(&app, &call)))
+}
+
+/// Teams by name.
+pub fn teams_view(app: &App, call: &Call) -> TeamsView {
     let mut teams: Vec<TeamView> = app
         .caches
         .teams_of(&call.org_name)
@@ -121,5 +136,5 @@ pub async fn teams(
         })
         .collect();
     teams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(TeamsView { teams }))
+    TeamsView { teams }
 }

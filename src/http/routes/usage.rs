@@ -40,6 +40,11 @@ pub async fn usage(
 ) -> Result<Json<UsageView>, Problem> {
     call.authorize(Action::Read)?;
     let days = params.ok().and_then(|Query(p)| p.days).unwrap_or(30);
+    Ok(Json(usage_view(&app, &call, days).await?))
+}
+
+/// Per meter, the open period against the plan and a daily series of `days` (30 or 90) days.
+pub async fn usage_view(app: &App, call: &Call, days: u32) -> Result<UsageView, Problem> {
     if days != 30 && days != 90 {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
@@ -107,13 +112,13 @@ pub async fn usage(
             }
         })
         .collect();
-    Ok(Json(UsageView {
+    Ok(UsageView {
         organization: call.org_name.clone(),
         days,
         period_start: built.period.from.to_string(),
         period_end: built.period.to.to_string(),
         meters,
-    }))
+    })
 }
 
 fn batch_problem(err: &BatchError) -> Problem {

@@ -54,6 +54,7 @@ impl SignIn {
             ca_pem,
             redirect_url: format!("{}/auth/callback", public.trim_end_matches('/')),
             second_factors: SecondFactors::new(args.second_factors.iter().cloned()),
+            offline_access: args.oidc_offline_access,
         };
         let limits = SessionLimits {
             idle_seconds: i64::from(args.session_idle_minutes.max(1)) * 60,
@@ -65,6 +66,11 @@ impl SignIn {
             limits,
             platform_admin_groups: args.platform_admin_groups.clone(),
         }))
+    }
+
+    /// This server's public URL (`--public-url`), as browsers reach it.
+    pub fn public_url(&self) -> &str {
+        self.settings.redirect_url.trim_end_matches("/auth/callback")
     }
 
     pub async fn provider(&self) -> Result<&Provider, SignInError> {

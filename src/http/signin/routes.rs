@@ -6,7 +6,7 @@ use crate::http::client_address::client_address;
 use crate::http::gcra::Rate;
 use crate::http::routes::ledger_unavailable;
 use crate::http::{App, Problem};
-use crate::ledger::{WebLogin, WebSession};
+use crate::ledger::{SessionTokens, WebLogin, WebSession};
 use crate::oidc::{LoginOptions, SignInError};
 use axum::Json;
 use axum::extract::{ConnectInfo, Query, State};
@@ -180,6 +180,11 @@ pub async fn callback(
         csrf_token: random_token(),
         created_at: now,
         last_seen_at: now,
+        tokens: SessionTokens {
+            id_token: person.id_token,
+            id_token_expires_at: jiff::Timestamp::from_second(person.expires_at).unwrap_or(now),
+            refresh_token: person.refresh_token.unwrap_or_default(),
+        },
     };
     app.ledger.insert_web_session(&session).await.map_err(ledger_unavailable)?;
     tracing::info!(email = %person.email, second_factor = session.second_factor, "signed in");

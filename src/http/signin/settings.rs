@@ -32,6 +32,12 @@ pub struct SignInArgs {
     /// A web session ends this many minutes after sign-in, however active.
     #[arg(long, env = "ATLANTIPLEX_SESSION_ABSOLUTE_MINUTES", default_value_t = 720)]
     pub session_absolute_minutes: u32,
+    /// Ask the issuer for `offline_access`: its refresh token renews the ID token the console makes
+    /// changes with, so changes work for the whole session (without it, once the ID token expires —
+    /// an hour at most providers — the console asks to sign in again before a change). The client must
+    /// be allowed the scope and the `refresh_token` grant.
+    #[arg(long, env = "ATLANTIPLEX_OIDC_OFFLINE_ACCESS")]
+    pub oidc_offline_access: bool,
     /// People in this group read every organization (platform admins); `oidc:<group>` names an IdP group.
     #[arg(long = "platform-admin-group", env = "ATLANTIPLEX_PLATFORM_ADMIN_GROUPS", value_delimiter = ',')]
     pub platform_admin_groups: Vec<String>,

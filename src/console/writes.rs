@@ -87,12 +87,15 @@ fn field_manager() -> PatchParams {
 }
 
 /// Replaces the Organization's `spec.members`, guarded by the resourceVersion it was read at, so a
-/// concurrent change is never overwritten.
-async fn set_members(client: kube::Client, org: &str, edit: impl FnOnce(&mut Vec<Member>)) -> Result<(), WriteError> {
+/// concurrent change is never overwritten. `false`: the edit changed nothing, and nothing was sent.
+async fn set_members(client: kube::Client, org: &str, edit: impl FnOnce(&mut Vec<Member>)) -> Result<bool, WriteError> {
     let api: Api<Organization> = Api::all(client);
     let current = api.get(org).await?;
     let mut members = current.spec.members.clone();
     edit(&mut members);
+    if members == current.spec.members {
+        return Ok(false);
+    }
     let version = current.metadata.resource_version.clone().unwrap_or_default();
     let patch = serde_json::json!([
         { "op": "test", "path": "/metadata/resourceVersion", "value": version },
@@ -100,24 +103,33 @@ async fn set_members(client: kube::Client, org: &str, edit: impl FnOnce(&mut Vec
     ]);
     let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| WriteError::Unavailable(e.to_string()))?;
     api.patch(org, &field_manager(), &Patch::Json::<()>(patch)).await?;
-    Ok(())
+    Ok(true)
 }
 
-pub async fn add_member(app: &App, live: &LiveSession, org: &str, member: Member) -> Result<(), WriteError> {
+/// Adds (or re-roles) a member; `false` when they already had that role.
+pub async fn add_member(app: &App, live: &LiveSession, org: &str, member: Member) -> Result<bool, WriteError> {
     let client = as_person(app, live).await?;
     let (kind, name, role) = (member.kind, member.name.clone(), member.role);
-    set_members(client, org, |members| {
-        members.retain(|m| !(m.kind == member.kind && m.name == member.name && m.namespace == member.namespace));
-        members.push(member);
+    let changed = set_members(client, org, |members| {
+        match members
+            .iter_mut()
+            .find(|m| m.kind == member.kind && m.name == member.name && m.namespace == member.namespace)
+        {
+            Some(existing) => existing.role = member.role,
+            None => members.push(member),
+        }
     })
     .await?;
+    if !changed {
+        return Ok(false);
+    }
     wait_for_cache(|| {
         app.caches
             .organization(org)
             .is_some_and(|o| o.spec.members.iter().any(|m| m.kind == kind && m.name == name && m.role == role))
     })
     .await;
-    Ok(())
+    Ok(true)
 }
 
 pub async fn remove_member(
@@ -128,7 +140,12 @@ pub async fn remove_member(
     name: &str,
 ) -> Result<(), WriteError> {
     let client = as_person(app, live).await?;
-    set_members(client, org, |members| members.retain(|m| !(m.kind == kind && m.name == name))).await?;
+    if !set_members(client, org, |members| members.retain(|m| !(m.kind == kind && m.name == name))).await? {
+        return Err(WriteError::Refused {
+            code: 404,
+            message: format!("{name} is not a member of {org}: nothing to remove"),
+        });
+    }
     wait_for_cache(|| {
         app.caches.organization(org).is_some_and(|o| !o.spec.members.iter().any(|m| m.kind == kind && m.name == name))
     })

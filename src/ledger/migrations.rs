@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "api_keys", include_str!("../../migrations/0005_api_keys.sql")),
     (6, "web_sessions", include_str!("../../migrations/0006_web_sessions.sql")),
     (7, "web_session_tokens", include_str!("../../migrations/0007_web_session_tokens.sql")),
+    (8, "usage_hourly_by_time", include_str!("../../migrations/0008_usage_hourly_by_time.sql")),
 ];
 
 /// The newest schema version this binary knows.

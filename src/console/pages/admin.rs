@@ -37,7 +37,7 @@ fn platform_admin(live: &Viewer) -> Result<(), ConsoleError> {
     ))))
 }
 
-async fn figures(app: &App) -> Result<Arc<PlatformFigures>, ConsoleError> {
+async fn figures(app: &Arc<App>) -> Result<Arc<PlatformFigures>, ConsoleError> {
     Ok(app.console.platform.get(app).await.map_err(crate::http::routes::ledger_unavailable)?)
 }
 

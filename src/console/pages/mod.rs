@@ -30,7 +30,8 @@ pub fn render(page: &impl Template) -> Result<Response, ConsoleError> {
 /// the URL, are shown.
 pub fn done_message(done: Option<&str>) -> Option<&'static str> {
     Some(match done? {
-        "member-added" => "Member added.",
+        "member-added" => "Member added, or their role changed.",
+        "member-unchanged" => "Already a member with that role: nothing changed.",
         "member-removed" => "Member removed.",
         "team-created" => "Team created: its namespace is being prepared.",
         "team-deleted" => "Team deleted.",

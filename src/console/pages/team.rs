@@ -112,8 +112,10 @@ pub async fn add_member(
         return bad(&app, &call, &live, "name: enter the person's email (User) or the group's name (Group)".into());
     }
     let member = Member { kind: form.kind, name, namespace: None, role: form.role };
-    let result = writes::add_member(&app, &live, &call.org_name, member).await;
-    outcome(&app, &call, &live, result, "member-added")
+    match writes::add_member(&app, &live, &call.org_name, member).await {
+        Ok(false) => outcome(&app, &call, &live, Ok(()), "member-unchanged"),
+        result => outcome(&app, &call, &live, result.map(|_| ()), "member-added"),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -29,6 +29,36 @@ impl Ledger {
         .await?)
     }
 
+    /// As [`Ledger::usage_windows_all`], summed per UTC day (`start` is the day's first instant): what a
+    /// daily series needs, read as a 24th of the rows (the console's 90-day charts).
+    pub async fn usage_days_all(&self, organization: &str, from: Timestamp, to: Timestamp) -> Result<Vec<UsageWindow>> {
+        const DAY_US: i64 = 86_400_000_000;
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT meter, (window_start_us / 86400000000) * 86400000000 AS day_us, \
+             CAST(SUM(quantity) AS BIGINT), CAST(SUM(events) AS BIGINT) FROM usage_hourly \
+             WHERE organization = $1 AND window_start_us >= $2 AND window_start_us < $3 \
+             GROUP BY meter, day_us ORDER BY meter, day_us",
+        )
+        .bind(organization)
+        .bind(to_micros(from))
+        .bind(to_micros(to))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(meter, day, quantity, events)| {
+                debug_assert_eq!(day % DAY_US, 0);
+                Some(UsageWindow {
+                    organization: organization.to_string(),
+                    meter: Meter::parse(&meter)?,
+                    start: Timestamp::from_microsecond(day).ok()?,
+                    quantity,
+                    events,
+                })
+            })
+            .collect())
+    }
+
     /// The organizations with any stored usage, sorted.
     pub async fn usage_organizations(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT DISTINCT organization FROM usage_hourly ORDER BY organization")

@@ -3,7 +3,7 @@
 //! revenue — MRR, ARR, the month's movements, churn, trial conversion and ARPA (`crate::revenue`).
 
 use super::render;
-use crate::console::chart::{ChartSeries, MonthMovements, daily_bars, data_table, movements_bars};
+use crate::console::chart::{ChartSeries, MonthMovements, daily_bars, data_table, format_quantity, movements_bars};
 use crate::console::error::ConsoleError;
 use crate::console::gate::Viewer;
 use crate::console::layout::Layout;
@@ -84,7 +84,7 @@ struct OrganizationsPage {
     plans: Vec<String>,
     filters: Filters,
     adoption: Vec<Adoption>,
-    usage: Vec<(String, String)>,
+    usage: Vec<(String, String, String)>,
     computed_at: String,
 }
 
@@ -175,8 +175,8 @@ pub async fn organizations(
     })
 }
 
-/// Per meter: (chart, table) of the platform's daily usage.
-fn platform_usage(figures: &PlatformFigures) -> Vec<(String, String)> {
+/// Per meter: (heading, chart, table) of the platform's daily usage.
+fn platform_usage(figures: &PlatformFigures) -> Vec<(String, String, String)> {
     let today = figures.computed_at.to_zoned(jiff::tz::TimeZone::UTC).date();
     Meter::ALL
         .iter()
@@ -198,7 +198,10 @@ fn platform_usage(figures: &PlatformFigures) -> Vec<(String, String)> {
                 .collect();
             let title = format!("{} per day, all organizations", meter_label(meter.as_str()));
             let series = ChartSeries { title: &title, unit, points: &points, limit: None };
-            (daily_bars(&series), data_table(&series))
+            let total: f64 = points.iter().map(|(_, v)| v).sum();
+            let heading =
+                format!("{} · {} {unit} in {USAGE_DAYS} days", meter_label(meter.as_str()), format_quantity(total));
+            (heading, daily_bars(&series), data_table(&series))
         })
         .collect()
 }

@@ -3,7 +3,7 @@
 //! plan change — made as the signed-in person, so the webhook's `billing-owners-only` and
 //! `downgrade` rules decide it.
 
-use super::{done_message, render};
+use super::{done_message, refusal_status, render};
 use crate::api::Role;
 use crate::console::error::{ConsoleError, error_page};
 use crate::console::gate::{CsrfForm, Viewer};
@@ -254,15 +254,6 @@ async fn refused(
 }
 
 async fn write_refused(app: &App, call: &Call, live: &Viewer, err: WriteError) -> Result<Response, ConsoleError> {
-    let status = match &err {
-        WriteError::Refused { code, .. } => StatusCode::from_u16(*code).unwrap_or(StatusCode::FORBIDDEN),
-        WriteError::SignInAgain(_) => {
-            return Err(ConsoleError::SignIn(crate::http::signin::sessions::sign_in_url(
-                &format!("/console/orgs/{}/billing", call.org_name),
-                false,
-            )));
-        }
-        WriteError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
+    let status = refusal_status(&err, &format!("/console/orgs/{}/billing", call.org_name))?;
     refused(app, call, live, status, err.to_string()).await
 }

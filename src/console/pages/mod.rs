@@ -40,6 +40,20 @@ pub fn done_message(done: Option<&str>) -> Option<&'static str> {
     })
 }
 
+/// The status of the page that shows a refused change; a sign-in that must be renewed first sends
+/// the browser to sign in and back to `back`.
+pub fn refusal_status(err: &super::writes::WriteError, back: &str) -> Result<axum::http::StatusCode, ConsoleError> {
+    use super::writes::WriteError;
+    use axum::http::StatusCode;
+    match err {
+        WriteError::Refused { code, .. } => Ok(StatusCode::from_u16(*code).unwrap_or(StatusCode::FORBIDDEN)),
+        WriteError::SignInAgain(_) => {
+            Err(ConsoleError::SignIn(crate::http::signin::sessions::sign_in_url(back, false)))
+        }
+        WriteError::Unavailable(_) => Ok(StatusCode::SERVICE_UNAVAILABLE),
+    }
+}
+
 /// A number out of the metering report's decimal text ("12.5").
 pub fn number(text: &str) -> f64 {
     text.trim().parse().unwrap_or(0.0)

@@ -2,7 +2,7 @@
 //! create and delete teams. Each change is made at the Kubernetes API as the signed-in person
 //! (`console::writes`); a refusal shows the API server's own message, the webhook's rule included.
 
-use super::{done_message, render};
+use super::{done_message, refusal_status, render};
 use crate::api::{Member, Role, SubjectKind, TeamSpec};
 use crate::console::error::ConsoleError;
 use crate::console::gate::{CsrfForm, Viewer};
@@ -75,14 +75,7 @@ fn outcome(
         Ok(()) => return Ok(Redirect::to(&format!("/console/orgs/{}/team?done={done}", call.org_name)).into_response()),
         Err(err) => err,
     };
-    let status = match &err {
-        WriteError::Refused { code, .. } => StatusCode::from_u16(*code).unwrap_or(StatusCode::FORBIDDEN),
-        WriteError::SignInAgain(_) => {
-            let back = format!("/console/orgs/{}/team", call.org_name);
-            return Err(ConsoleError::SignIn(crate::http::signin::sessions::sign_in_url(&back, false)));
-        }
-        WriteError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
+    let status = refusal_status(&err, &format!("/console/orgs/{}/team", call.org_name))?;
     let mut response = render(&build(app, call, live, None, Some(err.to_string()))?)?;
     *response.status_mut() = status;
     Ok(response)

@@ -65,11 +65,9 @@ pub async fn usage_view(app: &App, call: &Call, days: u32) -> Result<UsageView, 
             .map(|w| Window { meter: w.meter, start: w.start, quantity: w.quantity, events: w.events })
             .collect()
     };
+    // The series is per day: the ledger sums the hours (a 24th of the rows to read for 90 days).
     let windows = convert(
-        app.ledger
-            .usage_windows_all(&call.org_name, window_start(since), now)
-            .await
-            .map_err(super::ledger_unavailable)?,
+        app.ledger.usage_days_all(&call.org_name, window_start(since), now).await.map_err(super::ledger_unavailable)?,
     );
     let (from, to) = period.window_starts();
     let period_windows =

@@ -8,6 +8,7 @@ use crate::console::error::ConsoleError;
 use crate::console::gate::Viewer;
 use crate::console::layout::Layout;
 use crate::console::pages::overview::meter_label;
+use crate::console::pages::usage::readable;
 use crate::console::platform::{PlatformFigures, USAGE_DAYS};
 use crate::http::App;
 use crate::metering::Meter;
@@ -181,11 +182,7 @@ fn platform_usage(figures: &PlatformFigures) -> Vec<(String, String, String)> {
     Meter::ALL
         .iter()
         .map(|meter| {
-            let (scale, unit) = match meter {
-                Meter::Bandwidth | Meter::Storage => ((1u64 << 30) as f64, "GiB"),
-                Meter::ApiCalls => (1.0, "calls"),
-                Meter::StreamTime => (3_600_000.0, "hours"),
-            };
+            let unit = readable(*meter, 0).1;
             let days = figures.usage.get(meter);
             let points: Vec<(String, f64)> = (0..USAGE_DAYS)
                 .rev()
@@ -193,7 +190,7 @@ fn platform_usage(figures: &PlatformFigures) -> Vec<(String, String, String)> {
                 .map(|day| {
                     let key = day.to_string();
                     let quantity = days.and_then(|d| d.get(&key)).copied().unwrap_or(0);
-                    (key, quantity as f64 / scale)
+                    (key, readable(*meter, quantity).0)
                 })
                 .collect();
             let title = format!("{} per day, all organizations", meter_label(meter.as_str()));

@@ -76,6 +76,14 @@ pub struct Shown {
     done: Option<String>,
 }
 
+/// The organization's Stripe customer, once the operator has made one.
+fn stripe_customer(app: &App, call: &Call) -> Option<String> {
+    app.caches
+        .subscriptions_of(&call.org_name)
+        .iter()
+        .find_map(|s| s.status.as_ref().and_then(|st| st.stripe_customer_id.clone()))
+}
+
 fn money(cents: i64, currency: &str) -> String {
     format_cents(cents, currency)
 }
@@ -112,11 +120,7 @@ async fn build(
             });
         }
     }
-    let customer = app
-        .caches
-        .subscriptions_of(&call.org_name)
-        .iter()
-        .find_map(|s| s.status.as_ref().and_then(|st| st.stripe_customer_id.clone()));
+    let customer = stripe_customer(app, call);
     let portal_off = if app.console.stripe.is_none() {
         Some("Billing portal sessions are not configured on this platform (--stripe-secret).")
     } else if customer.is_none() {
@@ -178,11 +182,7 @@ pub async fn portal(
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Result<Response, ConsoleError> {
     call.authorize(Action::ReadBilling)?;
-    let customer = app
-        .caches
-        .subscriptions_of(&call.org_name)
-        .iter()
-        .find_map(|s| s.status.as_ref().and_then(|st| st.stripe_customer_id.clone()));
+    let customer = stripe_customer(&app, &call);
     let (Some(stripe), Some(customer)) = (&app.console.stripe, customer) else {
         return Ok(error_page(
             StatusCode::CONFLICT,

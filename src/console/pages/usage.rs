@@ -49,8 +49,8 @@ pub struct Shown {
     days: Option<u32>,
 }
 
-/// The base unit's quantity in the billing unit people read (GiB, hours, calls).
-fn readable(meter: Meter, quantity: i64) -> (f64, &'static str) {
+/// The base unit's quantity in the unit people read (GiB, hours, calls); the platform page uses it too.
+pub fn readable(meter: Meter, quantity: i64) -> (f64, &'static str) {
     match meter {
         Meter::Bandwidth => (quantity as f64 / (1u64 << 30) as f64, "GiB"),
         Meter::Storage => (quantity as f64 / (1u64 << 30) as f64, "GiB"),
